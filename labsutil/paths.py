@@ -1,0 +1,67 @@
+"""Where things live (repository, cache, runs) and the offline, no-telemetry environment."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Set before any Hugging Face / LangChain / ragas import reads them.
+_ALWAYS = {
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "DO_NOT_TRACK": "1",
+    "RAGAS_DO_NOT_TRACK": "true",
+    "LANGCHAIN_TRACING_V2": "false",
+    "LANGSMITH_TRACING": "false",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def online_opt_in() -> bool:
+    """LABS_ONLINE=1 lets the Hugging Face libraries reach the hub (e.g. for the gpu profile's model)."""
+    return os.environ.get("LABS_ONLINE", "0").lower() in ("1", "true", "yes")
+
+
+def apply_environment() -> None:
+    """Offline and telemetry-free unless the user opted in; a value the user exported wins."""
+    for key, value in _ALWAYS.items():
+        os.environ.setdefault(key, value)
+    if not online_opt_in():
+        for key, value in _OFFLINE.items():
+            os.environ.setdefault(key, value)
+    if os.environ.get("LABS_NO_NETWORK") == "1":
+        from .netcut import install_socket_guard
+
+        install_socket_guard()
+
+
+def repo_root() -> Path | None:
+    """The course checkout when labsutil is installed editable from it, else None."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() and (here / "labs").is_dir() else None
+
+
+def cache_dir() -> Path:
+    """Converted models, indexes, adapters: $LABS_CACHE_DIR, else <repo>/.cache, else ~/.cache/labsutil."""
+    if os.environ.get("LABS_CACHE_DIR"):
+        return Path(os.environ["LABS_CACHE_DIR"]).expanduser().resolve()
+    root = repo_root()
+    return root / ".cache" if root else Path.home() / ".cache" / "labsutil"
+
+
+def runs_dir() -> Path:
+    root = repo_root()
+    return (root if root else Path.cwd()) / "runs"
+
+
+def run_dir(value: str | None) -> Path:
+    """The run folder: the parameter, else $LABS_RUN_DIR (set by the runner), else runs/interactive."""
+    chosen = value or os.environ.get("LABS_RUN_DIR")
+    return Path(chosen).expanduser().resolve() if chosen else runs_dir() / "interactive"
+
+
+def data_dir() -> Path:
+    root = repo_root()
+    return (root if root else Path.cwd()) / "data"

@@ -1,0 +1,65 @@
+"""Environment checks and speed measurements (model conversion, loading, decode throughput)."""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from . import models
+
+LIBRARIES = ("torch", "transformers", "peft", "trl", "sentence-transformers", "faiss-cpu", "langchain",
+             "langchain-community", "ragas", "papermill", "networkx", "labsutil")
+
+THROUGHPUT_PROMPTS = (
+    "Describe a supply agreement.", "What does a liability cap do?", "Explain governing law.",
+    "Write about renewal terms.", "What is an NDA for?", "Describe a lease.",
+    "What is exclusivity in a contract?", "Explain payment terms.",
+)
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment() -> dict[str, str]:
+    """What this machine offers the labs: versions, threads, memory, accelerator."""
+    import psutil
+    import torch
+
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpu cores (logical)": str(os.cpu_count()),
+        "torch threads": str(torch.get_num_threads()),
+        "memory total (GiB)": f"{psutil.virtual_memory().total / 2**30:.1f}",
+        "memory available (GiB)": f"{psutil.virtual_memory().available / 2**30:.1f}",
+        "GPU": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only)",
+        "offline (HF_HUB_OFFLINE)": os.environ.get("HF_HUB_OFFLINE", "unset"),
+    }
+    info.update({f"version {name}": _version(name) for name in LIBRARIES})
+    return info
+
+
+def time_fresh_conversion() -> float:
+    """Convert the packaged GGUF once more into a throw-away folder: what a newcomer's first run costs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return models.convert_gguf(models.smollm2_gguf(), Path(tmp) / "model")
+
+
+def decode_throughput(llm, batch_size: int, new_tokens: int, prompts=THROUGHPUT_PROMPTS) -> dict:
+    """Tokens per second decoding `new_tokens` for `batch_size` prompts at once (greedy, fixed length)."""
+    chosen = [prompts[i % len(prompts)] for i in range(batch_size)]
+    llm.generate(chosen[:1], max_new_tokens=2, progress=False)  # warm-up: first call allocates
+    start = time.perf_counter()
+    gens = llm.generate(chosen, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                        batch_size=batch_size, progress=False)
+    seconds = time.perf_counter() - start
+    tokens = sum(g.tokens_out for g in gens)
+    return {"batch_size": batch_size, "tokens_out": tokens, "seconds": round(seconds, 3),
+            "tokens_per_s": round(tokens / seconds, 2)}

@@ -1,0 +1,72 @@
+import pytest
+
+from labsutil import config
+from labsutil.config import ParameterError
+
+
+def test_profile_values_apply(tiny_dataset, tmp_path):
+    cfg = config.resolve("00", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path))
+    assert cfg.profile == "smoke" and cfg.n_eval == 12 and cfg.backend == "transformers"
+    workshop = config.resolve("00", profile="workshop", dataset_dir=str(tiny_dataset))
+    assert workshop.n_eval == 60
+
+
+def test_explicit_value_overrides_profile(tiny_dataset):
+    cfg = config.resolve("00", profile="smoke", dataset_dir=str(tiny_dataset), n_eval=5, seed=3)
+    assert (cfg.n_eval, cfg.seed) == (5, 3)
+
+
+@pytest.mark.parametrize("params, names", [
+    ({"profile": "nope"}, ["'profile'", "'smoke'", "'workshop'", "'gpu'"]),
+    ({"seed": "zero"}, ["'seed'", "'zero'", "int"]),
+    ({"seed": 1.5}, ["'seed'", "int"]),
+    ({"n_eval": 0}, ["'n_eval'", "minimum"]),
+    ({"n_eval": True}, ["'n_eval'", "bool"]),
+    ({"backend": "tgi"}, ["'backend'", "'transformers'", "'vllm'"]),
+    ({"dataset_dir": "/no/such/folder"}, ["'dataset_dir'", "/no/such/folder", "does not exist", "corpus.jsonl"]),
+    ({"top_kk": 3}, ["top_kk", "unknown"]),
+])
+def test_bad_values_name_parameter_value_and_allowed(params, names, tiny_dataset):
+    params = {"dataset_dir": str(tiny_dataset), **params}
+    with pytest.raises(ParameterError) as err:
+        config.resolve("00", **params)
+    for name in names:
+        assert name in str(err.value)
+
+
+def test_dataset_dir_missing_required_file(tmp_path):
+    (tmp_path / "corpus.jsonl").write_text("")
+    with pytest.raises(ParameterError, match="lacks qa.jsonl"):
+        config.resolve("00", dataset_dir=str(tmp_path))
+
+
+def test_labs_profile_env_chooses_default(monkeypatch, tiny_dataset):
+    monkeypatch.setenv("LABS_PROFILE", "smoke")
+    assert config.resolve("00", dataset_dir=str(tiny_dataset)).profile == "smoke"
+    assert config.resolve("00", profile="workshop", dataset_dir=str(tiny_dataset)).profile == "workshop"
+
+
+def test_config_is_frozen(cfg):
+    with pytest.raises(AttributeError):
+        cfg.seed = 4
+    assert cfg["seed"] == cfg.seed == 0
+    assert isinstance(cfg.as_params()["dataset_dir"], str)
+
+
+def test_setup_sets_offline_env_and_run_dir(cfg, monkeypatch):
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["RAGAS_DO_NOT_TRACK"] == "true"
+    assert cfg.run_dir.is_dir()
+
+
+def test_seed_everything_repeats():
+    import random
+
+    import numpy as np
+    import torch
+
+    config.seed_everything(7)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    config.seed_everything(7)
+    assert first == (random.random(), np.random.rand(), torch.rand(1).item())

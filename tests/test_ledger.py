@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from labsutil import ledger
+
+
+def test_record_writes_schema_row(cfg):
+    row = ledger.record(cfg, "baseline", {"accuracy": 0.5, "nan_metric": float("nan")},
+                        cost={"tokens_in": 10, "latency_p50_s": 0.2})
+    lines = (cfg.run_dir / "ledger.jsonl").read_text().splitlines()
+    stored = json.loads(lines[-1])
+    assert set(stored) == set(ledger.ROW_KEYS)
+    assert stored == row
+    assert stored["metrics"]["nan_metric"] is None  # JSON has no NaN
+    assert set(stored["cost"]) == set(ledger.COST_KEYS) and stored["cost"]["tokens_out"] is None
+    assert stored["lab"] == "00" and stored["profile"] == "smoke" and stored["dataset"] == "tiny"
+
+
+def test_read_keeps_latest_per_variant(cfg):
+    ledger.record(cfg, "a", {"m": 1})
+    ledger.record(cfg, "a", {"m": 2})
+    ledger.record(cfg, "b", {"m": 3})
+    rows = ledger.read(cfg.run_dir, lab="00")
+    assert sorted((r["variant"], r["metrics"]["m"]) for r in rows) == [("a", 2), ("b", 3)]
+    assert len(ledger.read(cfg.run_dir, latest=False)) == 3
+
+
+def test_results_table(cfg):
+    ledger.record(cfg, "a", {"acc": 0.1}, cost={"tokens_in": 5})
+    ledger.record(cfg, "b", {"acc": 0.9}, cost={"tokens_in": 7})
+    table = ledger.results_table(cfg.run_dir, "00")
+    assert list(table.index) == ["a", "b"] and list(table.columns) == ["acc", "tokens_in"]
+
+
+@pytest.mark.parametrize("metrics, cost", [({}, None), ({"acc": "high"}, None), ({"acc": 1}, {"dollars": 3})])
+def test_bad_rows_are_refused(cfg, metrics, cost):
+    with pytest.raises(ledger.LedgerError):
+        ledger.record(cfg, "x", metrics, cost=cost)
+
+
+def test_corrupt_ledger_line_is_reported(tmp_path):
+    (tmp_path / "ledger.jsonl").write_text('{"lab": "00"}\nnot json\n')
+    with pytest.raises(ledger.LedgerError, match="ledger.jsonl:2"):
+        ledger.read(tmp_path)

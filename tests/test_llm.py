@@ -1,0 +1,95 @@
+import math
+
+import pytest
+
+from labsutil.llm import LLM, BackendUnavailable
+
+PROMPTS = ["Hi", "What is the governing law of the agreement?", "Count: one two three four five six",
+           "x", "Explain a liability cap in one sentence please.", "?"]
+
+
+@pytest.fixture(scope="module")
+def llm(tiny_model_dir):
+    return LLM(str(tiny_model_dir), batch_size=4)
+
+
+def test_batched_greedy_equals_one_by_one(llm):
+    batched = llm.generate(PROMPTS, max_new_tokens=12, batch_size=4)
+    single = [llm.generate(p, max_new_tokens=12)[0] for p in PROMPTS]
+    assert [b.text for b in batched] == [s.text for s in single]
+    assert [b.tokens_out for b in batched] == [s.tokens_out for s in single]
+    assert [b.tokens_in for b in batched] == [s.tokens_in for s in single]
+
+
+def test_token_counts_and_latency(llm):
+    gen = llm.generate("Hello there", max_new_tokens=5)[0]
+    assert gen.tokens_in == llm.count_tokens(llm.format("Hello there"))
+    assert 1 <= gen.tokens_out <= 5 and gen.latency_s > 0
+    assert gen.finish_reason in ("stop", "length")
+
+
+def test_min_new_tokens_forces_length(llm):
+    gens = llm.generate(PROMPTS[:3], max_new_tokens=6, min_new_tokens=6)
+    assert all(g.tokens_out == 6 for g in gens)
+
+
+def test_sampling_is_seeded(llm):
+    a = llm.generate(PROMPTS[:2], max_new_tokens=8, temperature=1.0, seed=11)
+    b = llm.generate(PROMPTS[:2], max_new_tokens=8, temperature=1.0, seed=11)
+    assert [g.text for g in a] == [g.text for g in b]
+
+
+def test_chat_template_and_system(llm):
+    text = llm.format("Hi", system="Be brief.")
+    assert "Be brief." in text and "Hi" in text and text != "Hi"
+    assert llm.format("raw", chat=False) == "raw"
+
+
+def test_stop_strings_cut_text(llm):
+    gen = llm.generate("Hi", max_new_tokens=12, min_new_tokens=12)[0]
+    if len(gen.text) > 2:
+        cut = llm.generate("Hi", max_new_tokens=12, min_new_tokens=12, stop=[gen.text[1:3]])[0]
+        assert cut.text == gen.text[: gen.text.find(gen.text[1:3])].strip()
+
+
+def test_loglikelihood_matches_manual_sum(llm):
+    import torch
+
+    prompt, conts = "2 + 2 =", ["4", "five"]
+    scores = llm.loglikelihood(prompt, conts)
+    context = llm.format(prompt)
+    for cont, score in zip(conts, scores):
+        ctx_ids = llm.tokenizer(context, add_special_tokens=False)["input_ids"]
+        ids = ctx_ids + llm.tokenizer(cont, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(llm.model(torch.tensor([ids])).logits[0], -1)
+        manual = sum(logp[t - 1, ids[t]].item() for t in range(len(ctx_ids), len(ids)))
+        assert math.isclose(score, manual, rel_tol=1e-4, abs_tol=1e-4)
+
+
+def test_adapter_loads_on_top(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    with_adapter = LLM(str(tiny_model_dir), adapter=tmp_path / "adapter")
+    plain = LLM(str(tiny_model_dir))
+    a = with_adapter.loglikelihood("Hi", ["there"])[0]
+    b = plain.loglikelihood("Hi", ["there"])[0]
+    assert a != pytest.approx(b)
+
+
+def test_vllm_without_cuda_stops_at_once(tiny_model_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(BackendUnavailable, match="transformers"):
+        LLM(str(tiny_model_dir), backend="vllm")
+
+
+def test_unknown_backend(tiny_model_dir):
+    with pytest.raises(ValueError, match="'transformers', 'vllm'"):
+        LLM(str(tiny_model_dir), backend="onnx")
