@@ -151,3 +151,18 @@ def setup(lab: str, **params: Any) -> Config:
     seed_everything(cfg.seed)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     return cfg
+
+
+def describe_params(lab: str):
+    """A table of the lab's parameters: value in each profile, what is allowed, what it does."""
+    import pandas as pd
+
+    from .profiles import PROFILES
+
+    rows = []
+    for name, spec in lab_params(lab).items():
+        row = {"parameter": name}
+        row.update({p: spec.value_for(p) if name != "profile" else "" for p in PROFILES})
+        row.update({"allowed": spec.allowed(), "what": spec.help})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("parameter")

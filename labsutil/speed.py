@@ -63,3 +63,24 @@ def decode_throughput(llm, batch_size: int, new_tokens: int, prompts=THROUGHPUT_
     tokens = sum(g.tokens_out for g in gens)
     return {"batch_size": batch_size, "tokens_out": tokens, "seconds": round(seconds, 3),
             "tokens_per_s": round(tokens / seconds, 2)}
+
+
+def timed(fn, *args, **kwargs):
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, round(time.perf_counter() - start, 3)
+
+
+def plot_throughput(results: list[dict]):
+    """Bars of tokens/s and seconds per request for each measured batch size."""
+    import matplotlib.pyplot as plt
+
+    labels = [f"batch {r['batch_size']}" for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.bar(labels, [r["tokens_per_s"] for r in results], color=["#999", "#2a7"][: len(results)])
+    left.set_title("decode throughput (tokens/s, higher is better)")
+    right.bar(labels, [r["seconds"] for r in results], color=["#999", "#c63"][: len(results)])
+    right.set_title("wall time of the call (s): every request waits for it")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""Per-lab assertions on the ledger rows a notebook wrote: `labchecks/labNN.py` defines `check(rows, run_dir)`."""

@@ -1,0 +1,42 @@
+"""Every lab notebook, executed by papermill in the smoke profile, then checked on the ledger it wrote.
+
+Each lab has `tests/labchecks/labNN.py` with `check(rows, run_dir)`; a lab without one fails here,
+so no notebook is only "run" without its measured results being looked at.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+import pytest
+
+from labsutil import ledger
+
+REPO = Path(__file__).resolve().parent.parent
+LABS = sorted((REPO / "labs").glob("[0-9][0-9]_*.ipynb"))
+SMOKE_BUDGET_S = 120
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", LABS, ids=[nb.stem for nb in LABS])
+def test_lab_runs_in_smoke_profile_and_records_results(notebook: Path, tmp_path: Path):
+    import papermill as pm
+
+    run_dir = tmp_path / "run"
+    start = time.perf_counter()
+    pm.execute_notebook(str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent),
+                        parameters={"profile": "smoke", "run_dir": str(run_dir)}, kernel_name="python3",
+                        progress_bar=False)
+    seconds = time.perf_counter() - start
+    lab = notebook.name[:2]
+    rows = ledger.read(run_dir, lab=lab)
+    assert rows, f"{notebook.name} wrote no ledger rows"
+    assert all(r["profile"] == "smoke" for r in rows)
+    try:
+        checks = importlib.import_module(f"labchecks.lab{lab}")
+    except ModuleNotFoundError:
+        pytest.fail(f"no tests/labchecks/lab{lab}.py: every lab needs assertions on its ledger rows")
+    checks.check(rows, run_dir)
+    # Generous against machine noise; the design's target is "well under 2 minutes".
+    assert seconds < SMOKE_BUDGET_S * 1.5, f"{notebook.name} took {seconds:.0f} s in smoke"
