@@ -1,0 +1,303 @@
+"""labsutil.rag, rag_advanced, rerank and rag_eval on tiny inputs with a scripted fake LLM (no model)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labsutil import rag, rag_advanced as A, retrieval as R
+from labsutil.data import Document, QAItem
+from labsutil.llm import Generation
+
+from test_retrieval import HashEmbedder
+
+
+class FakeLLM:
+    """Answers with a function of the prompt; counts calls; token counts = words."""
+
+    def __init__(self, reply=lambda prompt: "Lisbon [d1]"):
+        self.reply, self.calls = reply, 0
+        self.model = None
+
+    def generate(self, prompts, max_new_tokens=32, system=None, batch_size=None, progress=None, **kw):
+        self.calls += len(prompts)
+        return [Generation(self.reply(p), len(p.split()), 3, 0.01, "stop") for p in prompts]
+
+    def format(self, prompt, system=None):
+        return f"{system or ''}\n{prompt}"
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def loglikelihood(self, prompt, continuations):
+        relevant = "Lisbon" in prompt
+        return [-0.1 if (c == "Yes") == relevant else -3.0 for c in continuations]
+
+
+CORPUS = [
+    Document("d1", "Acme profile", "Acme Corp is headquartered in Lisbon. Its CEO is Ana Silva.",
+             {"kind": "company_profile", "company": "Acme Corp"}),
+    Document("d2", "Beta profile", "Beta Ltd was founded in 1999. Beta makes glass bottles.",
+             {"kind": "company_profile", "company": "Beta Ltd"}),
+    Document("d3", "Supply Agreement between Acme Corp and Beta Ltd",
+             "The notice period is ninety (90) days. The governing law is the law of Portugal.",
+             {"kind": "agreement", "parties": ["Acme Corp", "Beta Ltd"]}),
+    Document("d4", "Amendment No. 1 to the Supply Agreement", "The notice period is now 30 days.",
+             {"kind": "amendment", "amends": "d3"}),
+]
+
+
+def q(qid, question, answer, doc_ids, qtype="single_hop", aliases=(), choices=None):
+    return QAItem(qid, question, answer, tuple(aliases), tuple(doc_ids), qtype, "test", choices,
+                  None if choices is None else list(choices).index(answer))
+
+
+QS = [q("q1", "Where is Acme Corp headquartered?", "Lisbon", ["d1"]),
+      q("q2", "When was Beta Ltd founded?", "1999", ["d2"]),
+      q("q3", "What is the current notice period of the Supply Agreement between Acme Corp and Beta Ltd?",
+        "30 days", ["d3", "d4"], "multi_hop", aliases=["thirty days"])]
+
+
+@pytest.fixture
+def index():
+    return R.DenseIndex.build(R.chunk_corpus(CORPUS, chunk_size=80, chunk_overlap=0), HashEmbedder(),
+                              embedder_name="hash")
+
+
+def test_prompts_and_citations():
+    chunks = [R.Chunk("d1#0", "d1", "Acme profile", "Acme is in Lisbon.")]
+    prompt = rag.grounded_prompt("Where is Acme?", chunks)
+    assert "[d1] Acme profile\nAcme is in Lisbon." in prompt and prompt.index("Where is Acme?") > prompt.index("[d1]")
+    assert "Documents" not in rag.closed_book_prompt("Where is Acme?")
+    assert rag.citations("Lisbon [d1] and [d3]; again [d1]") == ["d1", "d3"]
+    assert rag.strip_citations("Lisbon [d1].") == "Lisbon  ."
+
+
+def test_scoring_and_comparison_hedges():
+    gen = Generation("It is in Lisbon [d1].", 10, 5, 0.1, "stop")
+    rec = rag.score(QS[0], gen, ["d1", "d2"])
+    assert rec.correct and rec.cited == ["d1"]
+    comp = q("c", "Which was founded first: Acme Corp or Beta Ltd?", "Beta Ltd", ["d1", "d2"], "comparison",
+             choices=["Acme Corp", "Beta Ltd"])
+    assert rag.is_correct(comp, "Beta Ltd was founded first.")
+    assert not rag.is_correct(comp, "Acme Corp or Beta Ltd.")  # naming both is a hedge
+    assert not rag.is_correct(QS[1], "It was founded in 1998 [d2]")
+
+
+def test_summarize_by_type_and_citation_metrics():
+    recs = [rag.Record("a", "single_hop", "", "x", "x [d1]", True, ["d1"], ["d1"], ["d1"]),
+            rag.Record("b", "single_hop", "", "x", "y [d9]", False, ["d1"], ["d2"], ["d9"]),
+            rag.Record("c", "multi_hop", "", "x", "y", False, ["d1"], ["d1", "d2"], [])]
+    s = rag.summarize(recs)
+    assert s["answer_accuracy"] == round(1 / 3, 4) and s["acc_single_hop"] == 0.5 and s["acc_multi_hop"] == 0.0
+    assert s["citation_rate"] == round(2 / 3, 4) and s["citation_accuracy"] == round(1 / 3, 4)
+    assert s["citation_precision"] == 0.5 and s["citation_faithful"] == 0.5
+
+
+def test_answer_cache_reuses_identical_prompts():
+    llm, cache = FakeLLM(), rag.AnswerCache()
+    first = rag.generate(llm, ["p1", "p2", "p1"], max_new_tokens=8, cache=cache)
+    assert llm.calls == 2 and first[0] is first[2]
+    rag.generate(llm, ["p2", "p3"], max_new_tokens=8, cache=cache)
+    assert llm.calls == 3 and cache.hits == 2  # one duplicate in the first call, p2 in the second
+
+
+def test_pipeline_run_records_and_cost(index):
+    llm = FakeLLM()
+    result = rag.RAGPipeline(index, k=2).run(llm, QS, max_new_tokens=8)
+    assert len(result.records) == 3 and all(len(c) == 2 for c in result.contexts)
+    assert result.records[0].correct and result.records[0].retrieved[0] == "d1"
+    cost = result.cost()
+    assert cost["tokens_out"] == 9 and cost["latency_p50_s"] >= 0.01
+    metrics = rag.retrieval_report(QS, result.hits, ks=(1, 3))
+    assert metrics["n_questions"] == 3 and 0 <= metrics["recall@3"] <= 1
+    assert rag.context_report(QS, result.contexts)["context_recall"] > 0
+
+
+def test_split_enumeration():
+    assert A.split_enumeration("Which was founded first: Acme Corp, Beta Ltd or Gamma AG?") == [
+        "Which was founded first: Acme Corp?", "Which was founded first: Beta Ltd?",
+        "Which was founded first: Gamma AG?"]
+    assert A.split_enumeration("Which took effect first: (1) the A Agreement; (2) the B Agreement?") == [
+        "Which took effect first: the A Agreement?", "Which took effect first: the B Agreement?"]
+    assert A.split_enumeration("Who is the CEO of Acme?") is None
+
+
+def test_entity_filter_uses_metadata_and_links():
+    f = A.EntityFilter(CORPUS)
+    assert "Acme Corp" in f.catalog and "company_profile" not in f.catalog
+    assert A.find_entities("Where is ACME CORP based?", f.catalog) == ["Acme Corp"]
+    allowed = f.allowed("What is the notice period of the agreement of Beta Ltd?")
+    assert allowed == {"d2", "d3", "d4"}  # Beta's profile and agreement, and the agreement's amendment
+    assert f.allowed("What is the capital of France?") is None
+    assert not A.EntityFilter([Document("x", "t", "text")]).usable
+
+
+def test_advanced_pipeline_steps(index):
+    llm = FakeLLM(lambda p: "Acme Corp headquarters\nAcme Corp Lisbon office" if "search" in p else "Lisbon [d1]")
+    base = rag.RAGPipeline(index, k=2).run(llm, QS[:1], max_new_tokens=8)
+    for pipe in [A.AdvancedPipeline(index, k=2, pre=[A.MultiQuery(n=2)]),
+                 A.AdvancedPipeline(index, k=2, pre=[A.Rewrite()]),
+                 A.AdvancedPipeline(index, k=2, pre=[A.HyDE()]),
+                 A.AdvancedPipeline(index, k=2, pre=[A.Decompose()]),
+                 A.AdvancedPipeline(index, k=2, entity_filter=A.EntityFilter(CORPUS)),
+                 A.AdvancedPipeline(index, k=2, post=[A.MMR(0.5)]),
+                 A.AdvancedPipeline(index, k=2, post=[A.Reorder()]),
+                 A.AdvancedPipeline(index, k=2, post=[A.Compress(sentences=2)])]:
+        result = pipe.run(llm, QS[:1], max_new_tokens=8)
+        assert result.records[0].correct, pipe.name
+        assert result.contexts[0], pipe.name
+    assert base.records[0].correct
+    comp = A.AdvancedPipeline(index, k=2, post=[A.Compress(sentences=2)]).run(llm, QS[:1], max_new_tokens=8)
+    assert sum(len(c.text.split(" ... ")) for c in comp.contexts[0]) == 2
+    filtered = A.AdvancedPipeline(index, k=3, entity_filter=A.EntityFilter(CORPUS)).run(llm, QS[1:2], max_new_tokens=8)
+    assert {h.doc_id for h in filtered.hits[0]} <= {"d2", "d3", "d4"}
+    mq = A.AdvancedPipeline(index, k=2, pre=[A.MultiQuery(n=2)]).run(llm, QS[:1], max_new_tokens=8)
+    assert mq.extra_generations and mq.cost()["tokens_in"] > base.cost()["tokens_in"]
+
+
+def test_rerank_step_orders_by_scores(index):
+    class ByWord:
+        def score(self, question, chunks, llm=None):
+            return [float("1999" in c.text) for c in chunks], []
+
+    hits = index.search(["Acme Corp"], k=5)[0]
+    out, _ = A.Rerank(ByWord()).apply(None, "q", hits, 2)
+    assert "1999" in out[0].chunk.text and len(out) == len(hits)
+
+
+def test_llm_pointwise_reranker(index):
+    from labsutil.rerank import LLMReranker
+
+    chunks = [h.chunk for h in index.search(["Acme Beta"], k=4)[0]]
+    scores, gens = LLMReranker(depth=3).score("Where is Acme?", chunks, llm=FakeLLM())
+    assert len(scores) == 4 and len(gens) == 3
+    lisbon = [i for i, c in enumerate(chunks[:3]) if "Lisbon" in c.text]
+    assert all(scores[i] > scores[j] for i in lisbon for j in range(4) if j not in lisbon)
+
+
+def test_cross_encoder_training_pairs(index):
+    from labsutil.rerank import training_pairs
+
+    pairs = training_pairs(QS, index, n_pairs=8, negatives_per_positive=2)
+    assert pairs and all(label in (0.0, 1.0) for _, _, label in pairs)
+    by_q = {}
+    for question, text, label in pairs:
+        by_q.setdefault(question, []).append(label)
+    assert all(labels[0] == 1.0 and labels.count(1.0) == 1 for labels in by_q.values())
+
+
+def test_injection_planting_filtering_and_prompts():
+    chunks = [R.Chunk("d1#0", "d1", "Acme", "Acme is in Lisbon."), R.Chunk("d2#0", "d2", "Beta", "Beta 1999.")]
+    attacked = A.plant_injection(chunks, "BANANA")
+    assert "BANANA" in attacked[0].text and "BANANA" not in chunks[0].text and attacked[1] == chunks[1]
+    cleaned, dropped = A.filter_instructions(attacked[0].text)
+    assert dropped == 2 and "BANANA" not in cleaned and "Lisbon" in cleaned
+    defended = A.defended_prompt("Where is Acme?", attacked)
+    assert '<document id="d1">' in defended and "BANANA" not in defended
+    assert "BANANA" in A.defended_prompt("Where is Acme?", attacked, filter_text=False)
+    assert A.attack_succeeded("Banana!", "BANANA") and not A.attack_succeeded("Lisbon", "BANANA")
+
+
+def test_injection_test_measures_each_variant():
+    obedient = FakeLLM(lambda p: "ACCESS DENIED" if "ACCESS DENIED" in p else "Lisbon [d1]")
+    contexts = [[R.Chunk("d1#0", "d1", "Acme", "Acme Corp is in Lisbon.")]]
+    results = {r.variant: r for r in A.injection_test(obedient, QS[:1], contexts)}
+    assert results["naive"].attack_success_rate == 1.0 and results["naive"].answer_accuracy == 0.0
+    assert results["defended_prompt+filter"].attack_success_rate == 0.0
+    assert results["defended_prompt+filter"].answer_accuracy == 1.0
+
+
+def test_ragas_non_llm_scores(index):
+    from labsutil import rag_eval
+
+    result = rag.RAGPipeline(index, k=2).run(FakeLLM(), QS[:2], max_new_tokens=8)
+    refs = rag_eval.reference_contexts(QS[0], index.chunks)
+    assert refs and "Lisbon" in refs[0]
+    scores = rag_eval.ragas_scores(rag_eval.samples(QS[:2], result, index.chunks),
+                                   metric_names=("IDBasedContextRecall", "StringPresence"))
+    assert 0.0 <= scores["id_based_context_recall"] <= 1.0 and "string_present" in scores
+
+
+def test_langchain_vectorstore_retrieves_like_the_index(index):
+    from langchain_core.embeddings import Embeddings
+
+    from labsutil import rag_eval
+
+    class LCHash(Embeddings):
+        def embed_documents(self, texts):
+            return HashEmbedder().encode(texts).tolist()
+
+        def embed_query(self, text):
+            return HashEmbedder().encode([text])[0].tolist()
+
+    store = rag_eval.langchain_vectorstore(index, LCHash())
+    for question in ["Where is Acme Corp?", "notice period ninety days"]:
+        ours = [h.chunk.chunk_id for h in index.search([question], k=3)[0]]
+        theirs = [d.metadata["chunk_id"] for d in store.similarity_search(question, k=3)]
+        assert ours == theirs
+
+
+def test_post_hoc_attribution():
+    chunks = [R.Chunk("d1#0", "d1", "Acme", "Acme Corp is headquartered in Lisbon."),
+              R.Chunk("d2#0", "d2", "Beta", "Beta Ltd was founded in 1999 in Porto.")]
+    assert rag.attribute("Beta Ltd was founded in 1999.", chunks, "When was Beta Ltd founded?") == "d2"
+    assert rag.attribute("It is in Lisbon", chunks, "Where is Acme Corp?") == "d1"
+    assert rag.attribute("no idea", chunks) is None
+    rec = rag.Record("a", "single_hop", "", "x", "y", True, ["d1"], ["d2"], [], extra={"attributed": "d2"})
+    assert rag.citation_metrics([rec])["attributed_citation_accuracy"] == 1.0
+
+
+def test_select_and_build_components(index):
+    metrics = {
+        "bm25": {"delta_answer_accuracy": 0.0, "delta_all_recall@5": 0.1},
+        "hybrid_rrf": {"delta_answer_accuracy": 0.1},
+        "hyde": {"delta_answer_accuracy": 0.2},
+        "multi_query": {"delta_answer_accuracy": 0.05},
+        "rewrite": {"delta_answer_accuracy": -0.1, "delta_acc_multi_hop": 0.3},  # hurt overall: out
+        "entity_filter": {"delta_answer_accuracy": 0.0, "delta_acc_multi_hop": 0.1},
+        "rerank_ce": {"delta_answer_accuracy": 0.1}, "rerank_llm": {"delta_answer_accuracy": 0.05},
+        "reorder": {"delta_answer_accuracy": 0.0},  # changed nothing: out
+        "mmr": {"delta_answer_accuracy": 0.02},
+    }
+    chosen = A.select_components(metrics)
+    assert chosen == ["hybrid_rrf", "multi_query", "entity_filter", "rerank_ce", "mmr"]  # no HyDE with hybrid
+    hybrid = R.HybridRetriever([index, R.BM25Index(index.chunks)])
+    pipe = A.build_pipeline(chosen, index=index, retrievers={"hybrid_rrf": hybrid}, k=2, steps={
+        "multi_query": lambda: A.MultiQuery(2), "entity_filter": lambda: A.EntityFilter(CORPUS),
+        "rerank_ce": lambda: A.Rerank(type("S", (), {"score": lambda self, q, c, llm=None: ([0.0] * len(c), [])})()),
+        "mmr": lambda: A.MMR()})
+    assert pipe.retriever is hybrid and [s.name for s in pipe.pre] == ["multi_query"]
+    assert [s.name for s in pipe.post] == ["rerank", "mmr"] and pipe.entity_filter is not None
+    assert A.select_components({"reorder": {"delta_answer_accuracy": 0.0}}) == []
+
+
+def test_measure_and_deltas(index):
+    llm = FakeLLM()
+    res = rag.RAGPipeline(index, k=2).run(llm, QS, max_new_tokens=8)
+    m = A.measure(res, QS)
+    assert {"recall@5", "mrr", "context_recall", "answer_accuracy", "acc_single_hop", "tokens_per_question"} <= set(m)
+    d = A.with_deltas({**m, "answer_accuracy": m["answer_accuracy"] + 0.5}, m, res.cost(), res.cost())
+    assert d["delta_answer_accuracy"] == 0.5 and d["delta_recall@5"] == 0 and d["added_latency_p50_s"] == 0
+    assert d["added_tokens_per_question"] == 0 and "delta_acc_multi_hop" in d
+
+
+def test_langchain_chain_runs_end_to_end(index, tiny_model_dir):
+    from langchain_core.embeddings import Embeddings
+
+    from labsutil import rag_eval
+    from labsutil.llm import LLM
+
+    class LCHash(Embeddings):
+        def embed_documents(self, texts):
+            return HashEmbedder().encode(texts).tolist()
+
+        def embed_query(self, text):
+            return HashEmbedder().encode([text])[0].tolist()
+
+    llm = LLM(str(tiny_model_dir))
+    chain, retriever = rag_eval.langchain_rag_chain(rag_eval.langchain_vectorstore(index, LCHash()), llm, k=2,
+                                                    max_new_tokens=4)
+    out = chain.invoke("Where is Acme Corp headquartered?")
+    assert set(out) == {"context", "question", "answer"} and isinstance(out["answer"], str)
+    assert [d.metadata["chunk_id"] for d in out["context"]] == [
+        h.chunk.chunk_id for h in index.search(["Where is Acme Corp headquartered?"], 2)[0]]
