@@ -52,17 +52,24 @@ def time_fresh_conversion() -> float:
         return models.convert_gguf(models.smollm2_gguf(), Path(tmp) / "model")
 
 
-def decode_throughput(llm, batch_size: int, new_tokens: int, prompts=THROUGHPUT_PROMPTS) -> dict:
-    """Tokens per second decoding `new_tokens` for `batch_size` prompts at once (greedy, fixed length)."""
+def decode_throughput(llm, batch_size: int, new_tokens: int, prompts=THROUGHPUT_PROMPTS, repeats: int = 3) -> dict:
+    """Tokens per second decoding `new_tokens` for `batch_size` prompts at once (greedy, fixed length).
+
+    The best of `repeats` runs is kept, as benchmarks do: a run can only be slowed down by other
+    work on the machine, never sped up, so the fastest one is the closest to the true speed.
+    """
     chosen = [prompts[i % len(prompts)] for i in range(batch_size)]
     llm.generate(chosen[:1], max_new_tokens=2, progress=False)  # warm-up: first call allocates
-    start = time.perf_counter()
-    gens = llm.generate(chosen, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                        batch_size=batch_size, progress=False)
-    seconds = time.perf_counter() - start
+    best = None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        gens = llm.generate(chosen, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                            batch_size=batch_size, progress=False)
+        seconds = time.perf_counter() - start
+        best = seconds if best is None else min(best, seconds)
     tokens = sum(g.tokens_out for g in gens)
-    return {"batch_size": batch_size, "tokens_out": tokens, "seconds": round(seconds, 3),
-            "tokens_per_s": round(tokens / seconds, 2)}
+    return {"batch_size": batch_size, "tokens_out": tokens, "seconds": round(best, 3),
+            "tokens_per_s": round(tokens / best, 2), "repeats": repeats}
 
 
 def timed(fn, *args, **kwargs):
