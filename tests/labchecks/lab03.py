@@ -1,0 +1,70 @@
+"""Lab 03 (advanced RAG): assertions on the ledger rows the notebook wrote."""
+
+# Every component of the ablation on a dataset with multi-hop questions and entity metadata (the course's).
+FULL = {"rewrite", "multi_query", "hyde", "decompose", "entity_filter", "bm25", "hybrid_rrf", "small_to_big",
+        "entity_hop", "mmr", "compress", "reorder"}
+LLM_STEPS = {"rewrite", "multi_query", "hyde"}
+
+
+def _in01(value):
+    return value is not None and 0.0 <= value <= 1.0
+
+
+def check(rows, run_dir):
+    by = {r["variant"]: r for r in rows}
+    assert {"baseline", "ablation_plan", "best_combined"} <= set(by), sorted(by)
+    plan = by["ablation_plan"]["params"]
+    components, skipped = set(plan["components"]), set(plan["skipped"])
+    reranker = by["baseline"]["params"]["reranker"]
+    expected = set(FULL) | ({"rerank_ce"} if reranker in ("cross-encoder", "both") else set()) \
+        | ({"rerank_llm"} if reranker in ("llm", "both") else set())
+    if by["baseline"]["dataset"] == "contracts":
+        assert not skipped, f"nothing should be skipped on the course dataset: {skipped}"
+    assert expected - skipped <= components, f"ablation components missing: {sorted(expected - skipped - components)}"
+
+    base = by["baseline"]["metrics"]
+    types = [k[4:] for k in base if k.startswith("acc_")]
+    assert types, base
+    for key in ("recall@5", "all_recall@5", "mrr", "context_recall", "answer_accuracy"):
+        assert _in01(base[key]), (key, base[key])
+
+    # one row per component, with every delta the ablation table needs, in range
+    by_component = {r["params"].get("component"): r for r in rows if r["params"].get("phase") in ("pre", "retrieval", "post")}
+    assert components <= set(by_component), sorted(components - set(by_component))
+    for name in components:
+        m = by_component[name]["metrics"]
+        for key in ("recall@5", "mrr", "answer_accuracy", "context_recall"):
+            assert _in01(m[key]), (name, key, m[key])
+        for key in ("delta_recall@5", "delta_mrr", "delta_answer_accuracy", "added_tokens_per_question",
+                    "added_latency_p50_s", *[f"delta_acc_{t}" for t in types]):
+            assert m.get(key) is not None, (name, key)
+        assert abs(m["delta_answer_accuracy"] - (m["answer_accuracy"] - base["answer_accuracy"])) < 1e-3
+        assert m["n"] == base["n"]
+    for name in LLM_STEPS & components:  # pre-retrieval LLM calls cost tokens
+        assert by_component[name]["metrics"]["added_tokens_per_question"] > 0, name
+    if "rerank_ce" in components:
+        assert by_component["rerank_ce"]["metrics"]["train_seconds"] is not None
+    best = by["best_combined"]
+    assert set(best["params"]["components"]) <= components and _in01(best["metrics"]["answer_accuracy"])
+
+    # retrievers on every test question: in range, and fusion at least as good as the better single one
+    ret = {n: by[f"retrieval_all/{n}"]["metrics"] for n in ("dense", "bm25", "hybrid_rrf", "small_to_big")}
+    for n, m in ret.items():
+        assert m["n_questions"] > 0 and all(_in01(m[k]) for k in ("recall@1", "recall@5", "mrr", "ndcg@5")), n
+        assert m["recall@1"] <= m["recall@5"] <= m["recall@10"]
+    assert ret["hybrid_rrf"]["recall@5"] >= max(ret["dense"]["recall@5"], ret["bm25"]["recall@5"]) - 0.02, ret
+
+    # ragas rows (non-LLM metrics) in range
+    for name in ("baseline", "best_combined"):
+        scores = by[f"ragas/{name}"]["metrics"]
+        for key in ("id_based_context_recall", "id_based_context_precision", "non_llm_context_recall"):
+            assert _in01(scores.get(key)), (name, key, scores)
+    assert by["ragas/baseline"]["metrics"]["id_based_context_recall"] <= base["recall@5"] + 1e-6
+
+    # prompt injection: measured three ways; filtering never makes it worse than the naive prompt
+    inj = {v: by[f"injection/{v}"]["metrics"] for v in ("naive", "defended_prompt", "defended_prompt+filter")}
+    for v, m in inj.items():
+        assert _in01(m["attack_success_rate"]) and _in01(m["answer_accuracy"]) and m["n"] > 0, v
+    assert inj["defended_prompt+filter"]["attack_success_rate"] <= inj["naive"]["attack_success_rate"]
+
+    assert (run_dir / "plots" / "03_ablation.png").is_file()
