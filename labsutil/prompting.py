@@ -500,7 +500,7 @@ class PromptRunner:
         return [to_messages(template.format_messages(system=system, input=ex.input)) for ex in task.eval]
 
     # ---- generation
-    def _generate(self, prompts: list, *, max_new_tokens: int, temperature: float = 0.0,
+    def generate(self, prompts: list, *, max_new_tokens: int, temperature: float = 0.0,
                   batch_size: int | None = None) -> list[Generation]:
         """Batched generation, longest prompts first (less padding per batch), returned in input order."""
         llm = self.llm
@@ -527,12 +527,12 @@ class PromptRunner:
         if kind == "self_consistency":
             n = self.sc_samples
             flat = [p for p in prompts for _ in range(n)]
-            samples = self._generate(flat, max_new_tokens=self.cot_tokens, temperature=self.sc_temperature,
+            samples = self.generate(flat, max_new_tokens=self.cot_tokens, temperature=self.sc_temperature,
                                      batch_size=self.sample_batch_size)
             groups = [samples[i * n:(i + 1) * n] for i in range(len(prompts))]
             outputs, gens = self._vote(task, groups)
         elif kind == "cot":
-            gens = self._generate(prompts, max_new_tokens=self.cot_tokens)
+            gens = self.generate(prompts, max_new_tokens=self.cot_tokens)
             outputs = [g.text for g in gens]
         elif kind == "json_constrained":
             # the constraint ends the reply when the JSON object is complete; the cap is only a safety net,
@@ -541,7 +541,7 @@ class PromptRunner:
             gens = constrainer.generate(prompts, max_new_tokens=2 * task.max_new_tokens, batch_size=self.batch_size)
             outputs = [g.text for g in gens]
         else:
-            gens = self._generate(prompts, max_new_tokens=task.max_new_tokens)
+            gens = self.generate(prompts, max_new_tokens=task.max_new_tokens)
             if kind == "json_retry":
                 gens = self._retry(task, prompts, gens)
             outputs = [g.text for g in gens]
@@ -588,7 +588,7 @@ class PromptRunner:
                     todo.append(i)
             if not todo:
                 break
-            again = self._generate([convos[i] for i in todo], max_new_tokens=task.max_new_tokens)
+            again = self.generate([convos[i] for i in todo], max_new_tokens=task.max_new_tokens)
             for i, g in zip(todo, again):
                 history[i].append(g)
         return [_aggregate(parts, parts[-1].text) for parts in history]
