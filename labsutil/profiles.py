@@ -176,7 +176,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "n_eval": _p(int, {"smoke": 2, "workshop": 8, "gpu": None}, min=1, nullable=True,
                      help="questions answered per mode and question type (None: every test question); "
                           "retrieval metrics always use every test question"),
-        "max_new_tokens": _p(int, {"smoke": 24, "workshop": 32, "gpu": 96}, min=4, max=4096,
+        "max_new_tokens": _p(int, {"smoke": 16, "workshop": 32, "gpu": 96}, min=4, max=4096,
                              help="tokens generated per answer (and per map / reduce step of global search)"),
         "question_types": _p(str, "single_hop,multi_hop,comparison,aggregation,global",
                              help="comma-separated question types evaluated (those absent from the data are skipped)"),
@@ -191,7 +191,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                           help="personalised PageRank damping (probability of following an edge; HippoRAG uses 0.5)"),
         "relation_strength": _p(float, 8.0, min=0.0, max=50.0,
                                 help="how strongly a walk prefers relations the question talks about (0: all equal)"),
-        "global_communities": _p(int, 3, min=1, max=50, help="community summaries mapped per global question"),
+        "global_communities": _p(int, {"smoke": 2, "workshop": 3, "gpu": 5}, min=1, max=50,
+                                 help="community summaries mapped per global question"),
         "community_method": _p(str, "louvain", choices=("louvain", "leiden"),
                                help="community detection: Louvain (networkx) or Leiden (needs igraph + leidenalg)"),
         "llm_extract_docs": _p(int, {"smoke": 2, "workshop": 8, "gpu": 40}, min=0, max=100000,
