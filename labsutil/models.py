@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from .paths import atomic_folder
 
 SMOLLM2 = "smollm2-135m-instruct"
 MINILM = "all-minilm-l6-v2"
@@ -73,19 +73,11 @@ def convert_gguf(gguf: Path, out_dir: Path) -> float:
     # The loaded model stays flagged as GGUF-quantized, which blocks saving and training.
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer.remove_quantization_config(model)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{time.time_ns()}"
-    try:
+    with atomic_folder(out_dir) as tmp:  # replaces an incomplete folder from an interrupted older layout
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         seconds = time.perf_counter() - start
         (tmp / _DONE_MARKER).write_text(json.dumps({"source": str(gguf), "seconds": round(seconds, 2)}))
-        if out_dir.exists():  # an incomplete folder from an interrupted older layout
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return seconds
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 # Set before any Hugging Face / LangChain / ragas import reads them.
@@ -65,3 +68,21 @@ def run_dir(value: str | None) -> Path:
 def data_dir() -> Path:
     root = repo_root()
     return (root if root else Path.cwd()) / "data"
+
+
+@contextmanager
+def atomic_folder(folder: str | Path):
+    """Yield a temporary sibling of `folder` to write into; on success it replaces `folder` in one rename,
+    so a reader (or an interrupted run) never sees a half-written folder. On error it is removed."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{time.time_ns()}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import random
-import shutil
+
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from . import models, paths
+from .paths import atomic_folder
 from .retrieval import Chunk, DenseIndex, corpus_hash
 
 
@@ -136,16 +137,9 @@ def train_cross_encoder(questions: Sequence, index: DenseIndex, corpus: Sequence
     info = {**params, "train_seconds": round(seconds, 2), "n_train_pairs": len(pairs),
             "positives": int(sum(p[2] for p in pairs))}
     if cache:
-        tmp_dir = folder.parent / f".{folder.name}.tmp-{time.time_ns()}"
-        try:
-            model.save_pretrained(str(tmp_dir))
-            (tmp_dir / "labsutil_reranker.json").write_text(json.dumps(info))
-            if folder.exists():
-                shutil.rmtree(folder)
-            tmp_dir.rename(folder)
-        finally:
-            if tmp_dir.exists():
-                shutil.rmtree(tmp_dir, ignore_errors=True)
+        with atomic_folder(folder) as tmp:
+            model.save_pretrained(str(tmp))
+            (tmp / "labsutil_reranker.json").write_text(json.dumps(info))
     return CrossEncoderReranker(model, {**info, "cached": False})
 
 

@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Iterable, Protocol, Sequence
 import numpy as np
 
 from . import paths
+from .paths import atomic_folder
 
 INDEX_FORMAT = 1
 
@@ -212,20 +212,12 @@ class DenseIndex:
         import faiss
 
         folder = Path(folder)
-        tmp = folder.parent / f".{folder.name}.tmp-{time.time_ns()}"
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_folder(folder) as tmp:
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             (tmp / "chunks.json").write_text(json.dumps([asdict(c) for c in self.chunks], ensure_ascii=False))
             meta = {"format": INDEX_FORMAT, "embedder": self.embedder_name, "with_title": self.with_title,
                     "dim": self.dim, "n_chunks": len(self.chunks), **self.info}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-            if folder.exists():
-                shutil.rmtree(folder)
-            tmp.rename(folder)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return folder
 
     @classmethod
