@@ -650,6 +650,23 @@ def select_components(metrics: dict[str, dict], max_components: int = 3) -> list
     return sorted(picked, key=order.index)
 
 
+VERDICT_ORDER = ("hyde", "hybrid_rrf", "reorder", "decompose", "entity_hop", "rerank_ce", "multi_query", "rewrite",
+                 "entity_filter", "bm25", "small_to_big", "mmr", "compress", "rerank_llm")
+
+
+def component_verdicts(metrics: dict[str, dict], names: Sequence[str] = VERDICT_ORDER) -> list[str]:
+    """One line per component: helped / did not change / hurt answer accuracy, with its deltas in points."""
+    lines = []
+    for name in names:
+        if name not in metrics:
+            lines.append(f"{name}: not measured in this run")
+            continue
+        d_acc, d_rec = metrics[name].get("delta_answer_accuracy", 0), metrics[name].get("delta_recall@5", 0)
+        word = "helped" if d_acc > 0 else ("did not change accuracy" if d_acc == 0 else "hurt")
+        lines.append(f"{name}: {word} (answer accuracy {d_acc * 100:+.0f} points, recall@5 {d_rec * 100:+.0f} points)")
+    return lines
+
+
 def multi_hop_verdict(baseline: dict, pipelines: dict[str, dict]) -> str:
     """Which measured pipeline answers multi-hop questions best, against the baseline, with the sample size
     (one question is 100/n points, so small differences are noise)."""

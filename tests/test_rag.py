@@ -322,3 +322,13 @@ def test_multi_hop_verdict_names_the_best_pipeline_and_the_sample_size():
     assert "entity_hop" in text and "20% -> 60%" in text and "n=5" in text and "20 points" in text
     assert A.multi_hop_verdict(base, {"hyde": {"acc_multi_hop": 0.2}}).startswith("Nothing beat the baseline")
     assert A.multi_hop_verdict({}, {"hyde": {"acc_multi_hop": 0.2}}).startswith("No multi-hop")
+
+
+def test_component_verdicts_say_helped_unchanged_hurt_or_missing():
+    lines = A.component_verdicts({"hyde": {"delta_answer_accuracy": -0.0625, "delta_recall@5": 0.1},
+                                  "mmr": {"delta_answer_accuracy": 0.0}, "bm25": {"delta_answer_accuracy": 0.25}},
+                                 names=("hyde", "mmr", "bm25", "compress"))
+    assert lines == ["hyde: hurt (answer accuracy -6 points, recall@5 +10 points)",
+                     "mmr: did not change accuracy (answer accuracy +0 points, recall@5 +0 points)",
+                     "bm25: helped (answer accuracy +25 points, recall@5 +0 points)",
+                     "compress: not measured in this run"]
