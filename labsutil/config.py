@@ -144,8 +144,51 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def setup(lab: str, **params: Any) -> Config:
-    """The one call at the top of every lab: validate, set the offline env, seed, make the run folder."""
+PAPERMILL_MARK = "# Parameters"  # the first line of the cell papermill injects (its translators' comment)
+
+
+def injected_names(namespace: Mapping[str, Any]) -> set[str]:
+    """Names assigned in the cells papermill injected into this kernel (found in IPython's input history `In`).
+
+    Only these can be unknown to the lab: everything else in the namespace was written by the notebook.
+    """
+    import ast
+
+    names: set[str] = set()
+    for source in namespace.get("In") or ():
+        if not isinstance(source, str) or not source.lstrip().startswith(PAPERMILL_MARK):
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        names.update(t.id for node in tree.body if isinstance(node, ast.Assign)
+                     for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def notebook_params(lab: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The lab's parameters as the notebook set them (its `parameters` cell plus papermill's injected cell).
+
+    A name papermill injected that the lab does not declare is refused, naming it: `-p topk 8` must not be
+    silently ignored.
+    """
+    specs = lab_params(lab)
+    unknown = sorted(injected_names(namespace) - set(specs))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {unknown} for lab {lab}; allowed: {sorted(specs)}")
+    return {name: namespace[name] for name in specs if name in namespace}
+
+
+def setup(lab: str, namespace: Mapping[str, Any] | None = None, /, **params: Any) -> Config:
+    """The one call at the top of every lab: validate, set the offline env, seed, make the run folder.
+
+    In a notebook: `cfg = config.setup("02", globals())` reads the lab's declared parameters from the
+    notebook (so each parameter is written only in profiles.py and in the `parameters` cell); keyword
+    arguments (scripts, tests) override them.
+    """
+    if namespace is not None:
+        params = {**notebook_params(lab, namespace), **params}
     cfg = resolve(lab, **params)
     paths.apply_environment()
     seed_everything(cfg.seed)

@@ -58,6 +58,15 @@ def load_params(file: str | Path | None) -> tuple[dict, dict[str, dict]]:
     return common, per_lab
 
 
+def check_known_params(lab: str, given: dict) -> None:
+    """Refuse parameters the lab does not declare (papermill would only log a warning and inject them)."""
+    from .profiles import lab_params
+
+    unknown = sorted(set(given) - set(lab_params(lab)))
+    if unknown:
+        raise SystemExit(f"unknown parameter(s) {unknown} for lab {lab}; allowed: {sorted(lab_params(lab))}")
+
+
 def _export_html(notebook: Path, out: Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter
@@ -91,6 +100,8 @@ def run_labs(profile: str = "workshop", labs: list[str] | None = None, params_fi
     run_dir.mkdir(parents=True, exist_ok=True)
     os.environ["LABS_RUN_DIR"] = str(run_dir)
     results = [LabResult(lab=nb.name[:2], notebook=nb.name) for nb in notebooks]
+    for result in results:  # a typo in a params file stops the run before any lab starts
+        check_known_params(result.lab, {**common, **per_lab.get(result.lab, {})})
     print(f"Running {len(notebooks)} lab(s) in the {profile!r} profile into {run_dir}")
     bar = tqdm(results, desc="labs", unit="lab")
     for nb, result in zip(notebooks, bar):

@@ -70,3 +70,44 @@ def test_seed_everything_repeats():
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     config.seed_everything(7)
     assert first == (random.random(), np.random.rand(), torch.rand(1).item())
+
+
+def _assigned_names(source: str) -> list[str]:
+    import ast
+
+    return [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)]
+
+
+def test_setup_reads_the_notebook_namespace(tiny_dataset, tmp_path):
+    namespace = {"profile": "smoke", "dataset_dir": str(tiny_dataset), "run_dir": str(tmp_path), "seed": 5,
+                 "n_eval": None, "lab_start": 1.5, "pd": object(), "In": ["", "profile = 'smoke'\nseed = 5\n"]}
+    cfg = config.setup("00", namespace)
+    assert (cfg.seed, cfg.n_eval) == (5, 12)  # None takes the profile's value; lab_start is not a parameter
+    assert config.setup("00", namespace, seed=9).seed == 9  # keywords override the notebook
+
+
+def test_a_parameter_papermill_injected_but_the_lab_does_not_declare_is_refused(tiny_dataset):
+    injected = "# Parameters\nprofile = \"smoke\"\ntopk = 8\n"
+    namespace = {"profile": "smoke", "dataset_dir": str(tiny_dataset), "topk": 8, "In": ["", "profile = None\n", injected]}
+    with pytest.raises(ParameterError) as err:
+        config.setup("02", namespace)
+    assert "topk" in str(err.value) and "unknown" in str(err.value) and "top_k" in str(err.value)
+
+
+def test_every_lab_parameters_cell_lists_exactly_the_declared_parameters():
+    """A parameter is written twice: declared in profiles.py, listed in the cell tagged `parameters`."""
+    import json
+    from pathlib import Path
+
+    from labsutil.profiles import lab_params
+
+    labs = sorted((Path(__file__).resolve().parent.parent / "labs").glob("[0-9][0-9]_*.ipynb"))
+    assert labs
+    for path in labs:
+        cells = [c for c in json.loads(path.read_text())["cells"] if "parameters" in c["metadata"].get("tags", [])]
+        assert len(cells) == 1, path.name
+        listed = _assigned_names("".join(cells[0]["source"]))
+        declared = lab_params(path.name[:2])
+        assert sorted(listed) == sorted(declared), (path.name, sorted(set(listed) ^ set(declared)))
+        assert len(listed) == len(set(listed)), path.name

@@ -1,4 +1,4 @@
-"""labsutil.kg_extract, kg and kg_rag on tiny inline data (no model: a hash embedder and a scripted fake LLM)."""
+"""labsutil.graph (extract, kg, graphrag) on tiny inline data (no model: a hash embedder and a scripted fake LLM)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from labsutil import kg, kg_extract as X, kg_rag, ledger, retrieval as R
+from labsutil import ledger
+from labsutil.graph import extract as X, graphrag, kg
+from labsutil.rag import retrieval as R
 from labsutil.data import Document, QAItem, Triple
 from labsutil.llm import Generation
 
@@ -245,7 +247,7 @@ def test_communities_split_two_cliques():
     assert kg.detect_communities(g, method="leiden")[1] in ("leiden", "louvain")  # Louvain when igraph is absent
 
 
-# --------------------------------------------------------------------------- kg_rag
+# --------------------------------------------------------------------------- graphrag
 
 def q(qid, question, answer, doc_ids, qtype):
     return QAItem(qid, question, answer, (), tuple(doc_ids), qtype, "test")
@@ -260,41 +262,41 @@ QS = [q("q1", "Who is the CEO of the parent company of Beta Works?", "Zen CEO", 
 @pytest.fixture
 def grag(graph):
     index = R.DenseIndex.build(R.chunk_corpus(CORPUS, chunk_size=200, chunk_overlap=0), HashEmbedder(), embedder_name="hash")
-    return kg_rag.GraphRAG(graph, index, link_methods=("exact", "fuzzy"))
+    return graphrag.GraphRAG(graph, index, link_methods=("exact", "fuzzy"))
 
 
 def test_graph_rag_ranks_and_builds_contexts(grag):
     prep = grag.prepare(QS)
     assert prep.seeds[0] == ["Beta Works"] and prep.subset([QS[3], QS[0]]).seeds[1] == ["Beta Works"]
-    for mode in kg_rag.RETRIEVAL_MODES:
+    for mode in graphrag.RETRIEVAL_MODES:
         ranked = grag.rank(mode, prep, k=5)
         assert len(ranked) == len(QS) and all(len(r) == len(set(r)) <= 5 for r in ranked), mode
     ppr = grag.rank("graph_ppr", prep)[0]
     assert "company-03" in ppr[:2]
     ctx = grag.contexts("graph_ppr", prep, grag.rank("graph_ppr", prep), k=2)[0]
-    assert ctx[0].doc_id == kg_rag.FACTS_ID and "|" in ctx[0].text and len(ctx) >= 2  # docs outside the index add no chunk
-    assert all(c.doc_id != kg_rag.FACTS_ID for c in grag.contexts("vector", prep, grag.rank("vector", prep), k=2)[0])
-    assert kg_rag.linked_all_recall(QS, prep, [["company-03", "company-02"]] * 4, k=5) == (1.0, 1)
-    assert kg_rag.link_stats(prep)["linked_share"] == 0.75
+    assert ctx[0].doc_id == graphrag.FACTS_ID and "|" in ctx[0].text and len(ctx) >= 2  # docs outside the index add no chunk
+    assert all(c.doc_id != graphrag.FACTS_ID for c in grag.contexts("vector", prep, grag.rank("vector", prep), k=2)[0])
+    assert graphrag.linked_all_recall(QS, prep, [["company-03", "company-02"]] * 4, k=5) == (1.0, 1)
+    assert graphrag.link_stats(prep)["linked_share"] == 0.75
 
 
 def test_answers_global_and_structured(grag, cfg):
     llm = FakeLLM(lambda p: "Spain [agreement-001]" if "Partial answers" in p else "partial")
     prep = grag.prepare(QS)
-    glob = kg_rag.global_answer(grag, llm, [QS[3]], prep.subset([QS[3]]), max_new_tokens=8)
+    glob = graphrag.global_answer(grag, llm, [QS[3]], prep.subset([QS[3]]), max_new_tokens=8)
     assert glob[0].correct and glob[0].tokens_in > 0
     assert llm.calls == min(grag.global_communities, len(grag.communities)) + 1  # map calls + one reduce
-    vec = kg_rag.answer(FakeLLM(lambda p: "2"), QS[1:3], [[], []], [[], []])
-    recs, info = kg_rag.structured_answers(grag.graph, QS[1:3], {r.qid: r for r in vec})
+    vec = graphrag.answer(FakeLLM(lambda p: "2"), QS[1:3], [[], []], [[], []])
+    recs, info = graphrag.structured_answers(grag.graph, QS[1:3], {r.qid: r for r in vec})
     assert info["coverage"] == 0.5 and info["templates"] == {"count_subsidiaries": 1}
     assert recs[0].correct and recs[0].tokens_in == 0 and recs[1].extra["template"] is None
-    retrieval_res = {"vector": kg_rag.retrieval_by_type(QS, [["company-01"]] * 4)}
-    rows = kg_rag.record_rows(cfg, retrieval_res, {"vector": vec, "graph_query": recs},
+    retrieval_res = {"vector": graphrag.retrieval_by_type(QS, [["company-01"]] * 4)}
+    rows = graphrag.record_rows(cfg, retrieval_res, {"vector": vec, "graph_query": recs},
                               extra={("graph_query", "aggregation"): {"coverage": 0.5}})
     by = {r["variant"]: r for r in rows}
     assert by["vector/aggregation"]["metrics"]["n"] == 2 and "all_recall@5" in by["vector/multi_hop"]["metrics"]
     assert by["graph_query/aggregation"]["metrics"]["coverage"] == 0.5
-    table = kg_rag.results_frame(ledger.read(cfg.run_dir, lab=cfg.lab))
+    table = graphrag.results_frame(ledger.read(cfg.run_dir, lab=cfg.lab))
     assert table.loc["aggregation", ("answer_accuracy", "graph_query")] == 0.5  # the fallback answer is wrong
 
 
@@ -307,18 +309,18 @@ def test_takeaways_follow_the_numbers():
             row("graph_ppr/single_hop", **{"all_recall@5": 1.0}),
             row("extraction/llm", f1=0.05, valid_triples_per_doc=1.0, gold_triples_per_doc=10.0),
             row("extraction/rule_based", f1=1.0)]
-    text = kg_rag.takeaways(rows)
+    text = graphrag.takeaways(rows)
     assert "reproduces the multi-hop gain" in text and "+50 points" in text
     assert "LightRAG" in text and "reproduces it" in text and "no global questions" in text
     rows[3] = row("graph_ppr/multi_hop", **{"all_recall@5": 0.25})
-    assert "does not reproduce" in kg_rag.takeaways(rows)
+    assert "does not reproduce" in graphrag.takeaways(rows)
 
 
 def test_answer_by_mode_follows_the_plan(grag):
     llm = FakeLLM(lambda p: "2")
-    records, extra = kg_rag.answer_by_mode(llm, QS, grag=grag, index=grag.index, k=2, max_new_tokens=8, verbose=False)
+    records, extra = graphrag.answer_by_mode(llm, QS, grag=grag, index=grag.index, k=2, max_new_tokens=8, verbose=False)
     assert {m: len(r) for m, r in records.items()} == {"vector": 4, "graph_local": 1, "graph_ppr": 3,
                                                        "graph_hybrid": 1, "graph_global": 1, "graph_query": 2}
     assert extra == {("graph_query", "aggregation"): {"coverage": 0.5}}
-    only_vector, none = kg_rag.answer_by_mode(llm, QS, grag=None, index=grag.index, k=2, verbose=False)
+    only_vector, none = graphrag.answer_by_mode(llm, QS, grag=None, index=grag.index, k=2, verbose=False)
     assert list(only_vector) == ["vector"] and none == {} and len(only_vector["vector"][0].retrieved) > 0

@@ -1,4 +1,4 @@
-"""labsutil.prompting and labsutil.structured: metrics against hand-computed cases, templates, selection,
+"""labsutil.prompting (techniques and structured): metrics against hand-computed cases, templates, selection,
 the runner on a fake model (fast, deterministic), and constrained decoding on the tiny random model."""
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Optional
 
 import pytest
 
-from labsutil import prompting as P
-from labsutil import structured as S
+from labsutil.prompting import structured as S, techniques as P
 from labsutil.llm import Generation
 
 GOLD = {"agreement_type": "Supply Agreement", "effective_date": "2021-10-27", "notice_days": 90,

@@ -1,10 +1,10 @@
-"""labsutil.rag, rag_advanced, rerank and rag_eval on tiny inputs with a scripted fake LLM (no model)."""
+"""labsutil.rag (pipeline, advanced, rerank, frameworks) on tiny inputs with a scripted fake LLM (no model)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from labsutil import rag, rag_advanced as A, retrieval as R
+from labsutil.rag import advanced as A, pipeline, retrieval as R
 from labsutil.data import Document, QAItem
 from labsutil.llm import Generation
 
@@ -65,52 +65,52 @@ def index():
 
 def test_prompts_and_citations():
     chunks = [R.Chunk("d1#0", "d1", "Acme profile", "Acme is in Lisbon.")]
-    prompt = rag.grounded_prompt("Where is Acme?", chunks)
+    prompt = pipeline.grounded_prompt("Where is Acme?", chunks)
     assert "[d1] Acme profile\nAcme is in Lisbon." in prompt and prompt.index("Where is Acme?") > prompt.index("[d1]")
-    assert "Documents" not in rag.closed_book_prompt("Where is Acme?")
-    assert rag.citations("Lisbon [d1] and [d3]; again [d1]") == ["d1", "d3"]
-    assert rag.strip_citations("Lisbon [d1].") == "Lisbon  ."
+    assert "Documents" not in pipeline.closed_book_prompt("Where is Acme?")
+    assert pipeline.citations("Lisbon [d1] and [d3]; again [d1]") == ["d1", "d3"]
+    assert pipeline.strip_citations("Lisbon [d1].") == "Lisbon  ."
 
 
 def test_scoring_and_comparison_hedges():
     gen = Generation("It is in Lisbon [d1].", 10, 5, 0.1, "stop")
-    rec = rag.score(QS[0], gen, ["d1", "d2"])
+    rec = pipeline.score(QS[0], gen, ["d1", "d2"])
     assert rec.correct and rec.cited == ["d1"]
     comp = q("c", "Which was founded first: Acme Corp or Beta Ltd?", "Beta Ltd", ["d1", "d2"], "comparison",
              choices=["Acme Corp", "Beta Ltd"])
-    assert rag.is_correct(comp, "Beta Ltd was founded first.")
-    assert not rag.is_correct(comp, "Acme Corp or Beta Ltd.")  # naming both is a hedge
-    assert not rag.is_correct(QS[1], "It was founded in 1998 [d2]")
+    assert pipeline.is_correct(comp, "Beta Ltd was founded first.")
+    assert not pipeline.is_correct(comp, "Acme Corp or Beta Ltd.")  # naming both is a hedge
+    assert not pipeline.is_correct(QS[1], "It was founded in 1998 [d2]")
 
 
 def test_summarize_by_type_and_citation_metrics():
-    recs = [rag.Record("a", "single_hop", "", "x", "x [d1]", True, ["d1"], ["d1"], ["d1"]),
-            rag.Record("b", "single_hop", "", "x", "y [d9]", False, ["d1"], ["d2"], ["d9"]),
-            rag.Record("c", "multi_hop", "", "x", "y", False, ["d1"], ["d1", "d2"], [])]
-    s = rag.summarize(recs)
+    recs = [pipeline.Record("a", "single_hop", "", "x", "x [d1]", True, ["d1"], ["d1"], ["d1"]),
+            pipeline.Record("b", "single_hop", "", "x", "y [d9]", False, ["d1"], ["d2"], ["d9"]),
+            pipeline.Record("c", "multi_hop", "", "x", "y", False, ["d1"], ["d1", "d2"], [])]
+    s = pipeline.summarize(recs)
     assert s["answer_accuracy"] == round(1 / 3, 4) and s["acc_single_hop"] == 0.5 and s["acc_multi_hop"] == 0.0
     assert s["citation_rate"] == round(2 / 3, 4) and s["citation_accuracy"] == round(1 / 3, 4)
     assert s["citation_precision"] == 0.5 and s["citation_faithful"] == 0.5
 
 
 def test_answer_cache_reuses_identical_prompts():
-    llm, cache = FakeLLM(), rag.AnswerCache()
-    first = rag.generate(llm, ["p1", "p2", "p1"], max_new_tokens=8, cache=cache)
+    llm, cache = FakeLLM(), pipeline.AnswerCache()
+    first = pipeline.generate(llm, ["p1", "p2", "p1"], max_new_tokens=8, cache=cache)
     assert llm.calls == 2 and first[0] is first[2]
-    rag.generate(llm, ["p2", "p3"], max_new_tokens=8, cache=cache)
+    pipeline.generate(llm, ["p2", "p3"], max_new_tokens=8, cache=cache)
     assert llm.calls == 3 and cache.hits == 2  # one duplicate in the first call, p2 in the second
 
 
 def test_pipeline_run_records_and_cost(index):
     llm = FakeLLM()
-    result = rag.RAGPipeline(index, k=2).run(llm, QS, max_new_tokens=8)
+    result = pipeline.RAGPipeline(index, k=2).run(llm, QS, max_new_tokens=8)
     assert len(result.records) == 3 and all(len(c) == 2 for c in result.contexts)
     assert result.records[0].correct and result.records[0].retrieved[0] == "d1"
     cost = result.cost()
     assert cost["tokens_out"] == 9 and cost["latency_p50_s"] >= 0.01
-    metrics = rag.retrieval_report(QS, result.hits, ks=(1, 3))
+    metrics = pipeline.retrieval_report(QS, result.hits, ks=(1, 3))
     assert metrics["n_questions"] == 3 and 0 <= metrics["recall@3"] <= 1
-    assert rag.context_report(QS, result.contexts)["context_recall"] > 0
+    assert pipeline.context_report(QS, result.contexts)["context_recall"] > 0
 
 
 def test_split_enumeration():
@@ -134,7 +134,7 @@ def test_entity_filter_uses_metadata_and_links():
 
 def test_advanced_pipeline_steps(index):
     llm = FakeLLM(lambda p: "Acme Corp headquarters\nAcme Corp Lisbon office" if "search" in p else "Lisbon [d1]")
-    base = rag.RAGPipeline(index, k=2).run(llm, QS[:1], max_new_tokens=8)
+    base = pipeline.RAGPipeline(index, k=2).run(llm, QS[:1], max_new_tokens=8)
     for pipe in [A.AdvancedPipeline(index, k=2, pre=[A.MultiQuery(n=2)]),
                  A.AdvancedPipeline(index, k=2, pre=[A.Rewrite()]),
                  A.AdvancedPipeline(index, k=2, pre=[A.HyDE()]),
@@ -166,7 +166,7 @@ def test_rerank_step_orders_by_scores(index):
 
 
 def test_llm_pointwise_reranker(index):
-    from labsutil.rerank import LLMReranker
+    from labsutil.rag.rerank import LLMReranker
 
     chunks = [h.chunk for h in index.search(["Acme Beta"], k=4)[0]]
     scores, gens = LLMReranker(depth=3).score("Where is Acme?", chunks, llm=FakeLLM())
@@ -176,7 +176,7 @@ def test_llm_pointwise_reranker(index):
 
 
 def test_cross_encoder_training_pairs(index):
-    from labsutil.rerank import training_pairs
+    from labsutil.rag.rerank import training_pairs
 
     pairs = training_pairs(QS, index, n_pairs=8, negatives_per_positive=2)
     assert pairs and all(label in (0.0, 1.0) for _, _, label in pairs)
@@ -217,12 +217,12 @@ def test_injection_test_measures_each_variant():
 
 
 def test_ragas_non_llm_scores(index):
-    from labsutil import rag_eval
+    from labsutil.rag import frameworks
 
-    result = rag.RAGPipeline(index, k=2).run(FakeLLM(), QS[:2], max_new_tokens=8)
-    refs = rag_eval.reference_contexts(QS[0], index.chunks)
+    result = pipeline.RAGPipeline(index, k=2).run(FakeLLM(), QS[:2], max_new_tokens=8)
+    refs = frameworks.reference_contexts(QS[0], index.chunks)
     assert refs and "Lisbon" in refs[0]
-    scores = rag_eval.ragas_scores(rag_eval.samples(QS[:2], result, index.chunks),
+    scores = frameworks.ragas_scores(frameworks.samples(QS[:2], result, index.chunks),
                                    metric_names=("IDBasedContextRecall", "StringPresence"))
     assert 0.0 <= scores["id_based_context_recall"] <= 1.0 and "string_present" in scores
 
@@ -230,7 +230,7 @@ def test_ragas_non_llm_scores(index):
 def test_langchain_vectorstore_retrieves_like_the_index(index):
     from langchain_core.embeddings import Embeddings
 
-    from labsutil import rag_eval
+    from labsutil.rag import frameworks
 
     class LCHash(Embeddings):
         def embed_documents(self, texts):
@@ -239,7 +239,7 @@ def test_langchain_vectorstore_retrieves_like_the_index(index):
         def embed_query(self, text):
             return HashEmbedder().encode([text])[0].tolist()
 
-    store = rag_eval.langchain_vectorstore(index, LCHash())
+    store = frameworks.langchain_vectorstore(index, LCHash())
     for question in ["Where is Acme Corp?", "notice period ninety days"]:
         ours = [h.chunk.chunk_id for h in index.search([question], k=3)[0]]
         theirs = [d.metadata["chunk_id"] for d in store.similarity_search(question, k=3)]
@@ -249,11 +249,11 @@ def test_langchain_vectorstore_retrieves_like_the_index(index):
 def test_post_hoc_attribution():
     chunks = [R.Chunk("d1#0", "d1", "Acme", "Acme Corp is headquartered in Lisbon."),
               R.Chunk("d2#0", "d2", "Beta", "Beta Ltd was founded in 1999 in Porto.")]
-    assert rag.attribute("Beta Ltd was founded in 1999.", chunks, "When was Beta Ltd founded?") == "d2"
-    assert rag.attribute("It is in Lisbon", chunks, "Where is Acme Corp?") == "d1"
-    assert rag.attribute("no idea", chunks) is None
-    rec = rag.Record("a", "single_hop", "", "x", "y", True, ["d1"], ["d2"], [], extra={"attributed": "d2"})
-    assert rag.citation_metrics([rec])["attributed_citation_accuracy"] == 1.0
+    assert pipeline.attribute("Beta Ltd was founded in 1999.", chunks, "When was Beta Ltd founded?") == "d2"
+    assert pipeline.attribute("It is in Lisbon", chunks, "Where is Acme Corp?") == "d1"
+    assert pipeline.attribute("no idea", chunks) is None
+    rec = pipeline.Record("a", "single_hop", "", "x", "y", True, ["d1"], ["d2"], [], extra={"attributed": "d2"})
+    assert pipeline.citation_metrics([rec])["attributed_citation_accuracy"] == 1.0
 
 
 def test_select_and_build_components(index):
@@ -285,7 +285,7 @@ def test_select_and_build_components(index):
 
 def test_measure_and_deltas(index):
     llm = FakeLLM()
-    res = rag.RAGPipeline(index, k=2).run(llm, QS, max_new_tokens=8)
+    res = pipeline.RAGPipeline(index, k=2).run(llm, QS, max_new_tokens=8)
     m = A.measure(res, QS)
     assert {"recall@5", "mrr", "context_recall", "answer_accuracy", "acc_single_hop", "tokens_per_question"} <= set(m)
     d = A.with_deltas({**m, "answer_accuracy": m["answer_accuracy"] + 0.5}, m, res.cost(), res.cost())
@@ -296,7 +296,7 @@ def test_measure_and_deltas(index):
 def test_langchain_chain_runs_end_to_end(index, tiny_model_dir):
     from langchain_core.embeddings import Embeddings
 
-    from labsutil import rag_eval
+    from labsutil.rag import frameworks
     from labsutil.llm import LLM
 
     class LCHash(Embeddings):
@@ -307,7 +307,7 @@ def test_langchain_chain_runs_end_to_end(index, tiny_model_dir):
             return HashEmbedder().encode([text])[0].tolist()
 
     llm = LLM(str(tiny_model_dir))
-    chain, retriever = rag_eval.langchain_rag_chain(rag_eval.langchain_vectorstore(index, LCHash()), llm, k=2,
+    chain, retriever = frameworks.langchain_rag_chain(frameworks.langchain_vectorstore(index, LCHash()), llm, k=2,
                                                     max_new_tokens=4)
     out = chain.invoke("Where is Acme Corp headquartered?")
     assert set(out) == {"context", "question", "answer"} and isinstance(out["answer"], str)

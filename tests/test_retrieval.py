@@ -1,4 +1,4 @@
-"""labsutil.retrieval on tiny inputs: chunking, the pickle-free FAISS index, BM25, RRF against LangChain's
+"""labsutil.rag.retrieval on tiny inputs: chunking, the pickle-free FAISS index, BM25, RRF against LangChain's
 EnsembleRetriever, MMR, small-to-big, lost-in-the-middle against LongContextReorder, and the metrics
 against hand-computed cases and scikit-learn's nDCG."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from labsutil import retrieval as R
+from labsutil.rag import retrieval as R
 
 
 class HashEmbedder:

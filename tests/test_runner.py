@@ -23,7 +23,7 @@ def course(tmp_path, tiny_dataset):
     labs = tmp_path / "labs"
     labs.mkdir()
     ok = ("from labsutil import config, ledger\n"
-          "cfg = config.setup('00', profile=profile, dataset_dir=dataset_dir, run_dir=run_dir, seed=seed)\n"
+          "cfg = config.setup('00', globals())\n"
           "ledger.record(cfg, 'only', {'accuracy': 0.75})")
     _notebook(labs / "00_ok.ipynb", ok.replace("DATASET", str(tiny_dataset)))
     _notebook(labs / "01_broken.ipynb", "raise RuntimeError('lab failed on purpose')")
@@ -55,6 +55,14 @@ def test_params_file_common_and_per_lab(tmp_path):
     file = tmp_path / "p.yaml"
     file.write_text("seed: 3\n'02':\n  top_k: 8\n")
     assert runner.load_params(file) == ({"seed": 3}, {"02": {"top_k": 8}})
+
+
+def test_unknown_parameter_in_params_file_stops_before_any_lab(course, tmp_path):
+    file = tmp_path / "p.yaml"
+    file.write_text("'00':\n  topk: 8\n")
+    with pytest.raises(SystemExit, match=r"unknown parameter\(s\) \['topk'\] for lab 00"):
+        runner.run_labs("smoke", labs_dir=course, params_file=file, runs_root=tmp_path / "runs", run_id="r3")
+    assert not (tmp_path / "runs" / "r3" / "00_ok.ipynb").exists()
 
 
 def test_cli_exits_nonzero_naming_failed_lab(course, tmp_path, monkeypatch):

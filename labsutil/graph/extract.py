@@ -1,8 +1,8 @@
 """Knowledge-graph extraction from text, three ways, and its quality against gold triples.
 
-    triples = kg_extract.rule_extract(ds.corpus)                      # regexes over the templated sentences
-    kg_extract.score_triples(triples, ds.triples)                    # precision / recall / F1, overall and per relation
-    llm_triples, report = kg_extract.llm_extract(llm, docs, relations=kg_extract.RELATIONS)
+    triples = extract.rule_extract(ds.corpus)                      # regexes over the templated sentences
+    extract.score_triples(triples, ds.triples)                    # precision / recall / F1, overall and per relation
+    llm_triples, report = extract.llm_extract(llm, docs, relations=extract.RELATIONS)
 
 A triple is (head, relation, tail, doc_id), the `labsutil.data.Triple` of the data contract. Values are
 written in one canonical form (ISO dates, "3 years", "90 days", "EUR 750,000", no leading "the") so that
@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .data import Triple
-from .evaluate import normalize_answer
-from .structured import FieldScore, _as_date
+from ..data import Triple
+from ..evaluate import normalize_answer
+from ..prompting.structured import FieldScore, _as_date
 
 # The relations of the course dataset (data/contracts/triples.jsonl). Other datasets bring their own in
 # their triples.jsonl; the LLM extractor is told whichever list it is given.

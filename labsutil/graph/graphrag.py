@@ -1,10 +1,10 @@
 """Lab 04: graph RAG against vector RAG, by question type: retrieval modes, answers, ledger rows, drawings.
 
-    grag = kg_rag.GraphRAG(graph, dense_index, seed=0)
+    grag = graphrag.GraphRAG(graph, dense_index, seed=0)
     prep = grag.prepare(questions)                      # question vectors, entity links, relation weights
     rankings = grag.rank("graph_ppr", prep)             # document ids per question, best first
     contexts = grag.contexts("graph_ppr", prep, rankings, k=3)   # graph facts + the best chunk of each document
-    records, gens = kg_rag.answer(llm, questions, contexts, max_new_tokens=32)
+    records, gens = graphrag.answer(llm, questions, contexts, max_new_tokens=32)
 
 Modes: `vector` (the lab-02 dense index), `graph_local` (the entities' 1-2 hop neighbourhood),
 `graph_ppr` (personalised PageRank, HippoRAG-style), `graph_hybrid` (graph + vector, fused with RRF),
@@ -19,9 +19,13 @@ from typing import Sequence
 
 import numpy as np
 
-from . import evaluate, kg, rag
-from .llm import Generation
-from .retrieval import Chunk, DenseIndex, doc_ranking, embed, retrieval_metrics, rrf
+from .. import evaluate
+
+from . import kg
+
+from ..rag import pipeline
+from ..llm import Generation
+from ..rag.retrieval import Chunk, DenseIndex, doc_ranking, embed, retrieval_metrics, rrf
 
 RETRIEVAL_MODES = ("vector", "graph_local", "graph_ppr", "graph_hybrid", "graph_global")
 GRAPH_MODES = ("graph_local", "graph_ppr", "graph_hybrid")
@@ -150,11 +154,11 @@ class GraphRAG:
 
 def answer(llm, questions: Sequence, contexts: Sequence[Sequence[Chunk]], rankings: Sequence[Sequence[str]], *,
            max_new_tokens: int = 32, batch_size: int | None = None,
-           cache: rag.AnswerCache | None = None) -> list[rag.Record]:
-    """The lab-02 grounded prompt over each context; records scored like lab 02 (`rag.score`)."""
-    prompts = [rag.grounded_prompt(q.question, ctx) for q, ctx in zip(questions, contexts)]
-    gens = rag.generate(llm, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache)
-    return [rag.score(q, g, list(r)) for q, g, r in zip(questions, gens, rankings)]
+           cache: pipeline.AnswerCache | None = None) -> list[pipeline.Record]:
+    """The lab-02 grounded prompt over each context; records scored like lab 02 (`pipeline.score`)."""
+    prompts = [pipeline.grounded_prompt(q.question, ctx) for q, ctx in zip(questions, contexts)]
+    gens = pipeline.generate(llm, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache)
+    return [pipeline.score(q, g, list(r)) for q, g, r in zip(questions, gens, rankings)]
 
 
 def vector_contexts(index, questions: Sequence, k: int, depth: int = 40) -> tuple[list[list[str]], list[list[Chunk]]]:
@@ -168,12 +172,12 @@ def vector_contexts(index, questions: Sequence, k: int, depth: int = 40) -> tupl
 
 def answer_by_mode(llm, questions: Sequence, *, grag: GraphRAG | None, index, k: int, max_new_tokens: int = 32,
                    batch_size: int | None = None, plan: dict | None = None, verbose: bool = True
-                   ) -> tuple[dict[str, list[rag.Record]], dict[tuple[str, str], dict]]:
+                   ) -> tuple[dict[str, list[pipeline.Record]], dict[tuple[str, str], dict]]:
     """Answer each mode's question types (`ANSWER_PLAN`): records per mode, and extra ledger metrics (the
     coverage of graph queries). Without a graph (`grag` None) only vector RAG answers."""
-    cache = rag.AnswerCache()
+    cache = pipeline.AnswerCache()
     prep = grag.prepare(questions) if grag is not None else None
-    records: dict[str, list[rag.Record]] = {}
+    records: dict[str, list[pipeline.Record]] = {}
     extra: dict[tuple[str, str], dict] = {}
     for mode, types in (plan or ANSWER_PLAN).items():
         qs = [q for q in questions if q.type in types]
@@ -213,17 +217,17 @@ def reduce_prompt(question: str, partials: Sequence[str]) -> str:
 
 
 def global_answer(grag: GraphRAG, llm, questions: Sequence, prep: Prepared, *, max_new_tokens: int = 32,
-                  batch_size: int | None = None, cache: rag.AnswerCache | None = None) -> list[rag.Record]:
+                  batch_size: int | None = None, cache: pipeline.AnswerCache | None = None) -> list[pipeline.Record]:
     """GraphRAG's global search, small: rank the community summaries by similarity to the question, ask the
     LLM each top community (map), then combine the partial answers (reduce)."""
     tops = [grag.ranked_communities(prep.vectors[i])[: grag.global_communities] for i in range(len(questions))]
     maps = [(i, map_prompt(q.question, grag.communities[c].summary)) for i, q in enumerate(questions) for c in tops[i]]
-    map_gens = rag.generate(llm, [p for _, p in maps], max_new_tokens=max_new_tokens, batch_size=batch_size,
+    map_gens = pipeline.generate(llm, [p for _, p in maps], max_new_tokens=max_new_tokens, batch_size=batch_size,
                             cache=cache)
     partials: dict[int, list[Generation]] = {}
     for (i, _), g in zip(maps, map_gens):
         partials.setdefault(i, []).append(g)
-    reduce_gens = rag.generate(llm, [reduce_prompt(q.question, [g.text for g in partials.get(i, [])])
+    reduce_gens = pipeline.generate(llm, [reduce_prompt(q.question, [g.text for g in partials.get(i, [])])
                                      for i, q in enumerate(questions)],
                                max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache)
     records = []
@@ -233,12 +237,12 @@ def global_answer(grag: GraphRAG, llm, questions: Sequence, prep: Prepared, *, m
                            g.tokens_out + sum(p.tokens_out for p in parts),
                            g.latency_s + max((p.latency_s for p in parts), default=0.0), g.finish_reason)
         docs = list(dict.fromkeys(d for c in tops[i] for d in grag.communities[c].docs))
-        records.append(rag.score(q, total, docs))
+        records.append(pipeline.score(q, total, docs))
     return records
 
 
 def structured_answers(graph: kg.KnowledgeGraph, questions: Sequence,
-                       fallback: dict[str, rag.Record]) -> tuple[list[rag.Record], dict]:
+                       fallback: dict[str, pipeline.Record]) -> tuple[list[pipeline.Record], dict]:
     """Answer each question with a graph query (`kg.answer_structured`); a question no template parses
     takes its vector-RAG record from `fallback` (by qid). Returns the records and the coverage."""
     records, parsed, templates = [], 0, {}
@@ -249,7 +253,7 @@ def structured_answers(graph: kg.KnowledgeGraph, questions: Sequence,
         if text is not None:
             parsed += 1
             templates[template] = templates.get(template, 0) + 1
-            rec = rag.score(q, Generation(text, 0, 0, seconds, "stop"), sorted(_query_docs(graph, q.question)))
+            rec = pipeline.score(q, Generation(text, 0, 0, seconds, "stop"), sorted(_query_docs(graph, q.question)))
             rec.extra["template"] = template
         elif q.qid in fallback:
             rec = replace(fallback[q.qid], extra={**fallback[q.qid].extra, "template": None})
@@ -315,7 +319,7 @@ def link_stats(prep: Prepared) -> dict:
             **{f"links_{m}": c for m, c in sorted(methods.items())}}
 
 
-def cost(records: Sequence[rag.Record]) -> dict:
+def cost(records: Sequence[pipeline.Record]) -> dict:
     return evaluate.cost_of(records) if records else {}
 
 
@@ -323,7 +327,7 @@ def record_rows(cfg, retrieval: dict[str, dict[str, dict]], records: dict[str, l
                 extra: dict[tuple[str, str], dict] | None = None, graph_name: str = "") -> list[dict]:
     """One ledger row per (mode, question type): retrieval metrics on every test question of the type,
     answer accuracy on the answered sample, and the cost of the answers. Variant: '<mode>/<type>'."""
-    from . import ledger
+    from .. import ledger
 
     rows = []
     modes = list(dict.fromkeys([*retrieval, *records]))

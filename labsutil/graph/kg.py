@@ -22,9 +22,9 @@ from typing import Callable, Iterable, Sequence
 import networkx as nx
 import numpy as np
 
-from .data import Triple
-from .evaluate import normalize_answer
-from .rag_advanced import find_entities
+from ..data import Triple
+from ..evaluate import normalize_answer
+from ..rag.advanced import find_entities
 
 # Words that describe each relation of the course dataset, for matching a question's wording to relations
 # (e.g. "parent company" -> subsidiary_of). Relations of other datasets use their own name, spaced out.
@@ -151,7 +151,7 @@ class EntityLinker:
 
     def _name_vectors(self):
         if self._vectors is None:
-            from .retrieval import embed
+            from ..rag.retrieval import embed
 
             self._vectors = embed(self.embedder, self.entity_names) if self.entity_names else np.zeros((0, 1))
         return self._vectors
@@ -184,7 +184,7 @@ class EntityLinker:
         spans = [s for _, todo in done for s in todo]
         best: dict[str, Link] = {}
         if spans and "embedding" in self.methods and self.embedder is not None and self.entity_names:
-            from .retrieval import embed
+            from ..rag.retrieval import embed
 
             unique = list(dict.fromkeys(spans))
             sims = embed(self.embedder, unique) @ self._name_vectors().T

@@ -24,8 +24,8 @@ from typing import Any, Optional, Sequence
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from .evaluate import normalize_answer
-from .llm import Generation
+from ..evaluate import normalize_answer
+from ..llm import Generation
 
 MAX_STRING_LENGTH = 40  # schema maxLength of every string field: stops runaway strings under constraints
 

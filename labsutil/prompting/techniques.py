@@ -25,8 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .evaluate import contains_answer, cost_of, normalize_answer
-from .llm import Generation
+from ..evaluate import contains_answer, cost_of, normalize_answer
+from ..llm import Generation
 from . import structured
 
 CLASSIFY, EXTRACT, QA = "classify", "extract", "qa"
@@ -119,7 +119,7 @@ def classification_task(records: Sequence | None, *, n: int | None = None, seed:
 
 def parse_fields(value: str | Sequence[str] | None, name: str = "extract_fields") -> tuple[str, ...]:
     """ "a,b" -> ("a", "b"); "" or None -> () meaning every field. A repeated name raises ParameterError."""
-    from .config import ParameterError
+    from ..config import ParameterError
 
     items = list(value) if isinstance(value, (list, tuple)) else [
         p.strip() for p in str(value or "").split(",") if p.strip()]
@@ -211,7 +211,7 @@ class Technique:
 
 def parse_shots(value: str | Sequence[int], name: str = "shots") -> tuple[int, ...]:
     """ "1,3,5" -> (1, 3, 5); "" or "0" -> () (no few-shot). Raises ParameterError naming the parameter."""
-    from .config import ParameterError
+    from ..config import ParameterError
 
     if isinstance(value, (list, tuple)):
         items = list(value)
@@ -630,7 +630,7 @@ def score(task: Task, outputs: Sequence[str], *, voted: bool = False) -> tuple[d
 
 def record(cfg, result: Result) -> dict:
     """Append a result to the run's ledger as the row `<task>/<technique>`."""
-    from . import ledger
+    from .. import ledger
 
     return ledger.record(cfg, result.variant, result.metrics, cost=result.cost, params=result.params)
 
@@ -722,7 +722,7 @@ def rows_of(cfg) -> list[dict]:
     """This run's lab-01 ledger rows: same dataset, model and profile as `cfg` (a run folder may hold others)."""
     from pathlib import Path
 
-    from . import ledger
+    from .. import ledger
 
     return [r for r in ledger.read(cfg.run_dir, lab="01")
             if r["dataset"] == Path(cfg.dataset_dir).name and r["model"] == cfg.model and r["profile"] == cfg.profile]

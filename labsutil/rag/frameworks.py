@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Sequence
 
-from .evaluate import normalize_answer
+from ..evaluate import normalize_answer
 from .retrieval import Chunk
 
 NON_LLM_METRICS = ("IDBasedContextPrecision", "IDBasedContextRecall", "NonLLMContextRecall",
@@ -95,7 +95,7 @@ def hf_embeddings(name: str = "all-minilm-l6-v2"):
     """LangChain's HuggingFaceEmbeddings on the same local model, normalised like the labsutil index."""
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    from .models import resolve_embedder
+    from ..models import resolve_embedder
 
     return HuggingFaceEmbeddings(model_name=str(resolve_embedder(name).path),
                                  model_kwargs={"device": "cpu", "local_files_only": True},
@@ -111,7 +111,7 @@ def transformers_llm(llm_obj):
     if llm_obj.model is not None:
         return llm_obj
     if llm_obj.name not in _TRANSFORMERS_COPIES:
-        from .llm import LLM
+        from ..llm import LLM
 
         _TRANSFORMERS_COPIES[llm_obj.name] = LLM(llm_obj.name, backend="transformers", dtype="auto")
     return _TRANSFORMERS_COPIES[llm_obj.name]
@@ -149,7 +149,7 @@ def langchain_rag_chain(vectorstore, llm_obj, k: int = 3, max_new_tokens: int = 
     from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
     from langchain_huggingface import HuggingFacePipeline
 
-    from . import rag
+    from . import pipeline
 
     retriever = vectorstore.as_retriever(search_kwargs={"k": k})
     hf_llm = HuggingFacePipeline(pipeline=text_generation_pipeline(llm_obj, max_new_tokens))
@@ -157,7 +157,7 @@ def langchain_rag_chain(vectorstore, llm_obj, k: int = 3, max_new_tokens: int = 
     def to_chat(inputs: dict) -> str:  # the same chat-formatted text the labsutil path sends
         chunks = [Chunk(d.metadata["chunk_id"], d.metadata["doc_id"], d.metadata["title"], d.metadata["text"])
                   for d in inputs["context"]]
-        return llm_obj.format(rag.grounded_prompt(inputs["question"], chunks), system=rag.SYSTEM)
+        return llm_obj.format(pipeline.grounded_prompt(inputs["question"], chunks), system=pipeline.SYSTEM)
 
     answer = RunnableLambda(to_chat) | hf_llm | StrOutputParser()
     chain = RunnableParallel(context=retriever, question=RunnablePassthrough()).assign(answer=answer)
@@ -168,6 +168,6 @@ def langchain_template_demo() -> Any:
     """The prompt as a LangChain PromptTemplate (what the chain's `to_chat` fills in)."""
     from langchain_core.prompts import PromptTemplate
 
-    from . import rag
+    from . import pipeline
 
-    return PromptTemplate.from_template("Documents:\n\n{context}\n\nQuestion: {question}\n" + rag.GROUNDED_INSTRUCTION)
+    return PromptTemplate.from_template("Documents:\n\n{context}\n\nQuestion: {question}\n" + pipeline.GROUNDED_INSTRUCTION)

@@ -1,8 +1,8 @@
 """Retrieval-augmented generation: grounded prompts with citations, answering, scoring.
 
-    pipe = rag.RAGPipeline(dense_index, k=3)
+    pipe = pipeline.RAGPipeline(dense_index, k=3)
     result = pipe.run(llm, questions, max_new_tokens=32)       # RunResult: hits, generations, records
-    rag.summarize(result.records)                                # accuracy (overall and per type), citations
+    pipeline.summarize(result.records)                                # accuracy (overall and per type), citations
 
 The prompt puts the retrieved chunks before the question, each headed by its `[doc_id]`, and asks for a
 short answer followed by the id of the document it came from. A small model copies spans well and
@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
-from . import evaluate
+from .. import evaluate
 from .retrieval import Chunk, Hit, doc_ranking, retrieval_metrics
 
 SYSTEM = "You answer questions about company documents. Be brief and factual."
@@ -256,7 +256,7 @@ def _with_latency(g, latency: float):
 
 
 class RAGPipeline:
-    """retrieve(question) -> k chunks -> grounded prompt -> answer. Subclasses in `rag_advanced` add steps."""
+    """retrieve(question) -> k chunks -> grounded prompt -> answer. Subclasses in `labsutil.rag.advanced` add steps."""
 
     def __init__(self, retriever, k: int = 3, *, prompt: Callable[[str, Sequence[Chunk]], str] = grounded_prompt,
                  system: str | None = SYSTEM):

@@ -22,8 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import models, paths
-from .paths import atomic_folder
+from .. import models, paths
+from ..paths import atomic_folder
 from .retrieval import Chunk, DenseIndex, corpus_hash
 
 
@@ -164,7 +164,7 @@ class LLMReranker:
         self.depth = depth
 
     def score(self, question: str, chunks: Sequence[Chunk], llm=None):
-        from .llm import Generation
+        from ..llm import Generation
 
         scores, gens = [], []
         for rank, c in enumerate(chunks):
@@ -175,9 +175,9 @@ class LLMReranker:
             start = time.perf_counter()
             yes, no = llm.loglikelihood(prompt, ["Yes", "No"])
             seconds = time.perf_counter() - start
-            from . import rag
+            from . import pipeline
 
-            rag.LLM_WALL_SECONDS[0] += seconds
+            pipeline.LLM_WALL_SECONDS[0] += seconds
             scores.append(yes - no)
             gens.append(Generation("", llm.count_tokens(llm.format(prompt)) * 2, 0, seconds, "stop"))
         return scores, gens

@@ -24,8 +24,8 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from . import paths
-from .paths import atomic_folder
+from .. import paths
+from ..paths import atomic_folder
 
 INDEX_FORMAT = 1
 
@@ -248,7 +248,7 @@ _EMBEDDERS: dict[str, Any] = {}
 def get_embedder(name: str):
     """The sentence-transformers model for a name, loaded once per process."""
     if name not in _EMBEDDERS:
-        from . import models
+        from .. import models
 
         _EMBEDDERS[name] = models.load_embedder(name)
     return _EMBEDDERS[name]

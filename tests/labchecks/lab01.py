@@ -1,5 +1,5 @@
 """Assertions on lab 01's ledger rows (smoke profile, course dataset)."""
-from labsutil import prompting
+from labsutil.prompting import techniques
 
 # the course dataset has data for all three tasks
 EXPECTED_TASKS = {"classify", "extract", "qa"}
@@ -7,7 +7,7 @@ UNIT_METRICS = ("accuracy", "parse_rate", "json_rate", "field_f1", "field_precis
 
 
 def _expected_variants(task: str, params: dict) -> set[str]:
-    shots = prompting.parse_shots(params["extract_shots"] if task == "extract" else params["shots"])
+    shots = techniques.parse_shots(params["extract_shots"] if task == "extract" else params["shots"])
     names = {"zero_shot", "role_prompt"}
     names |= {f"few_shot_{sel}_k{k}" for sel in ("random", "similar") for k in shots}
     if task == "extract":
@@ -35,7 +35,7 @@ def check(rows, run_dir):
         for name, value in r["metrics"].items():
             if name in UNIT_METRICS:
                 assert value is not None and 0.0 <= value <= 1.0, (r["variant"], name, value)
-        assert prompting.QUALITY[r["params"]["task"]] in r["metrics"], r["variant"]
+        assert techniques.QUALITY[r["params"]["task"]] in r["metrics"], r["variant"]
         cost = r["cost"]
         assert cost["tokens_in"] > 0 and cost["tokens_out"] > 0, (r["variant"], cost)
         assert 0 < cost["latency_p50_s"] <= cost["latency_p95_s"], (r["variant"], cost)
