@@ -6,15 +6,21 @@ import re
 import resource
 import string
 import sys
+from collections import Counter
 from typing import Iterable, Sequence
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
+_PUNCT_DELETE = str.maketrans("", "", string.punctuation)
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces."""
-    text = str(text).lower().translate(_PUNCT)
+def normalize_answer(text: str, *, delete_punctuation: bool = False) -> str:
+    """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces.
+
+    By default punctuation becomes a space, so "Smith-Jones" contains the word "Jones";
+    `delete_punctuation=True` drops it as the official SQuAD script does ("8,000,000" -> "8000000").
+    """
+    text = str(text).lower().translate(_PUNCT_DELETE if delete_punctuation else _PUNCT)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
@@ -31,6 +37,24 @@ def contains_answer(prediction: str, answer: str, aliases: Iterable[str] = ()) -
 def exact_match(prediction: str, answer: str, aliases: Iterable[str] = ()) -> bool:
     pred = normalize_answer(prediction)
     return any(pred == normalize_answer(c) for c in [answer, *aliases] if normalize_answer(c))
+
+
+def token_f1(prediction: str, answer: str, aliases: Iterable[str] = ()) -> float:
+    """SQuAD v1.1 token F1: harmonic mean of token precision and recall, best over answer and aliases.
+
+    Tokens come from `normalize_answer(..., delete_punctuation=True)`, the official script's
+    normalisation, so "8,500,000" shares no token with "8,000,000". As in v1.1, an empty
+    prediction or answer scores 0 (SQuAD 2.0 would give 1 when both are empty).
+    """
+    predicted = normalize_answer(prediction, delete_punctuation=True).split()
+    best = 0.0
+    for candidate in [answer, *aliases]:
+        gold = normalize_answer(candidate, delete_punctuation=True).split()
+        same = sum((Counter(predicted) & Counter(gold)).values())
+        if same:
+            precision, recall = same / len(predicted), same / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
 
 
 def mean(values: Iterable[float]) -> float:
