@@ -9,7 +9,7 @@ PARAMS     ?=
 PYTEST_ARGS ?=
 STAMP      := $(VENV)/.labs-setup-done
 
-.PHONY: setup labs test lab slides clean distclean help
+.PHONY: setup labs test lab slides bench clean distclean help
 
 help:
 	@echo "make labs    set up (once), then run every lab in the '$(PROFILE)' profile into runs/latest/"
@@ -18,6 +18,7 @@ help:
 	@echo "make lab     open JupyterLab on labs/"
 	@echo "make lab-03  run one lab; make labs LABS=\"02 03\" PROFILE=smoke PARAMS=my.yaml for more control"
 	@echo "make slides  build the slide decks to HTML under runs/slides/"
+	@echo "make bench   answers per second on lab 02's RAG prompts: today's path against the faster ones"
 
 # Installs only when pyproject.toml changed since the last setup; provisioning is cheap when cached.
 setup: $(STAMP)
@@ -44,6 +45,9 @@ lab-%: setup
 
 test: setup
 	$(PY) -m labsutil.netcut $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m labsutil bench $(BENCH_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab labs/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

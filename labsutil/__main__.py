@@ -5,6 +5,7 @@
   build-data     regenerate the course dataset from its seed
   validate-data  check a dataset folder against the data contract
   check-data     measure the default model on a dataset (closed book, control set, gold document)
+  bench          answers per second on lab 02's RAG prompts: today's path against the faster ones
 """
 from __future__ import annotations
 
@@ -50,6 +51,32 @@ def _provision(argv: list[str]) -> int:
     return 0
 
 
+def _bench(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labsutil bench",
+                                     description="Answers per second on lab 02's RAG prompts (k=3), every path side by "
+                                                 "side in one run; rows go to the run's ledger (lab 00, bench/*).")
+    parser.add_argument("--n", type=int, default=48, help="questions (prompts) per path (default 48)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per path, the fastest kept (default 2)")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--dataset-dir", default=None, help="default: the course dataset data/contracts")
+    parser.add_argument("--run-dir", default=None, help="where the ledger goes (default: runs/bench)")
+    parser.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
+                        help="run the bf16 paths: auto = only with native bf16 on this CPU")
+    args = parser.parse_args(argv)
+    from . import config, paths, speed
+
+    dataset = args.dataset_dir or str(paths.data_dir() / "contracts")
+    cfg = config.setup("00", profile="workshop", dataset_dir=dataset,
+                       run_dir=args.run_dir or str(paths.runs_dir() / "bench"))
+    force = {"auto": None, "yes": True, "no": False}[args.bf16]
+    rows = speed.bench_answering(cfg.dataset_dir, n=args.n, repeats=args.repeats,
+                                 max_new_tokens=args.max_new_tokens, include_bf16=force)
+    speed.bench_ledger_rows(cfg, rows)
+    print(speed.bench_table(rows).to_string())
+    print(f"\nbf16: {rows[0]['bf16_evidence']}. Ledger: {cfg.run_dir / 'ledger.jsonl'}")
+    return 0
+
+
 def _delegate(module: str) -> "callable":
     def call(argv: list[str]) -> int:
         import importlib
@@ -64,6 +91,7 @@ COMMANDS = {
     "build-data": _delegate("labsutil.datagen"),
     "validate-data": _delegate("labsutil.data"),
     "check-data": _delegate("labsutil.datacheck"),
+    "bench": _bench,
 }
 
 

@@ -91,3 +91,134 @@ def plot_throughput(results: list[dict]):
     right.set_title("wall time of the call (s): every request waits for it")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- answering speed (the bench)
+
+#: The answering paths the bench compares: (name, dtype, batch size, bucket by token length).
+#: "today" is the path every lab used before the bench existed: fp32, batches of 8 in character-length order.
+BENCH_PATHS = (("today_fp32_b8", "float32", 8, False), ("fp32_b32", "float32", 32, True),
+               ("fp32_b64", "float32", 64, True), ("bf16_b32", "bfloat16", 32, True),
+               ("bf16_b64", "bfloat16", 64, True))
+
+
+def native_bf16() -> tuple[bool, str]:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), and the evidence, in words.
+
+    Without it torch emulates bf16 and it can be slower than fp32: decide by capability, not habit.
+    """
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False, "cannot read /proc/cpuinfo: assuming no native bf16"
+    found = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    return bool(found), ("CPU flags " + ", ".join(found)) if found else "no avx512_bf16 / amx_bf16 CPU flag"
+
+
+def rag_bench_prompts(dataset_dir, n: int, *, k: int = 3, chunk_size: int = 500, chunk_overlap: int = 50,
+                      embedder: str = models.MINILM, seed: int = 0):
+    """Lab 02's real RAG prompts (top-k chunks + grounded instruction) for n stratified test questions."""
+    from . import data
+    from .rag import pipeline, retrieval
+
+    ds = data.load_dataset(dataset_dir)
+    _, _, questions = pipeline.pick_questions(ds, ["single_hop", "multi_hop", "comparison"], n, seed)
+    index = retrieval.load_or_build_index(ds.corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                                          embedder=embedder)
+    hits = index.search([q.question for q in questions], k)
+    return questions, [pipeline.grounded_prompt(q.question, [h.chunk for h in hs]) for q, hs in zip(questions, hits)]
+
+
+def answer_rate(llm, prompts: list[str], *, batch_size: int, bucket: bool, max_new_tokens: int,
+                repeats: int = 2) -> dict:
+    """Answers per second for the prompts on one path; the best of `repeats` runs (noise only slows a run).
+
+    Without bucketing the prompts go in character-length order, as `rag.pipeline.generate` sent them.
+    """
+    from .rag import pipeline
+
+    order = list(range(len(prompts))) if bucket else sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    best, gens = None, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = llm.generate([prompts[i] for i in order], max_new_tokens=max_new_tokens, system=pipeline.SYSTEM,
+                           batch_size=batch_size, bucket=bucket, progress=False)
+        seconds = time.perf_counter() - start
+        if best is None or seconds < best:
+            best = seconds
+        gens = [None] * len(prompts)
+        for i, g in zip(order, out):
+            gens[i] = g
+    return {"seconds": round(best, 3), "answers_per_s": round(len(prompts) / best, 3), "generations": gens}
+
+
+def bench_answering(dataset_dir, *, n: int = 48, k: int = 3, max_new_tokens: int = 32, repeats: int = 2,
+                    model: str = models.SMOLLM2, paths=BENCH_PATHS, include_bf16: bool | None = None) -> list[dict]:
+    """Answers per second on lab 02's RAG prompts for each path, with accuracy, agreement and reproducibility.
+
+    Every path answers the same prompts in the same run, so the speed-ups are measured side by side. bf16 paths
+    run only where the CPU has native bf16 (or when `include_bf16` forces them); each bf16 path is run twice
+    to check that its answers reproduce exactly.
+    """
+    from . import stats
+    from .llm import LLM
+    from .rag import pipeline
+
+    bf16_ok, bf16_why = native_bf16()
+    include_bf16 = bf16_ok if include_bf16 is None else include_bf16
+    questions, prompts = rag_bench_prompts(dataset_dir, n, k=k)
+    loaded: dict[str, LLM] = {}
+    rows, reference = [], None
+    for name, dtype, batch, bucket in paths:
+        if dtype == "bfloat16" and not include_bf16:
+            continue
+        llm = loaded.setdefault(dtype, LLM(model, dtype=dtype))
+        rate = answer_rate(llm, prompts, batch_size=batch, bucket=bucket, max_new_tokens=max_new_tokens,
+                           repeats=repeats)
+        texts = [g.text for g in rate["generations"]]
+        correct = [pipeline.is_correct(q, t) for q, t in zip(questions, texts)]
+        reference = reference or {"name": name, "texts": texts, "correct": correct, "rate": rate["answers_per_s"]}
+        row = {"path": name, "dtype": dtype, "batch_size": batch, "bucketed": bucket, "n": len(prompts),
+               "seconds": rate["seconds"], "answers_per_s": rate["answers_per_s"],
+               "speedup_vs_today": round(rate["answers_per_s"] / reference["rate"], 3),
+               "accuracy": stats.proportion(correct),
+               "identical_to_today": stats.proportion(a == b for a, b in zip(texts, reference["texts"])),
+               "vs_today": stats.paired_binary(reference["correct"], correct, names=(reference["name"], name)),
+               "bf16_native": bf16_ok, "bf16_evidence": bf16_why, "texts": texts}
+        if dtype == "bfloat16":  # same path again: does bf16 reproduce its own answers exactly?
+            again = answer_rate(llm, prompts, batch_size=batch, bucket=bucket, max_new_tokens=max_new_tokens,
+                                repeats=1)
+            row["reproducible"] = all(a.text == b for a, b in zip(again["generations"], texts))
+        rows.append(row)
+    for row in rows:  # answers of one dtype at two batch sizes: does the batch change them?
+        twins = [r for r in rows if r["dtype"] == row["dtype"] and r is not row and r["bucketed"]]
+        if twins and row["bucketed"]:
+            row["same_answers_other_batch"] = stats.proportion(a == b for a, b in zip(row["texts"], twins[0]["texts"]))
+    return rows
+
+
+def bench_ledger_rows(cfg, rows: list[dict]) -> None:
+    """One ledger row per bench path (lab 00, variant `bench/<path>`)."""
+    from . import ledger
+
+    for r in rows:
+        metrics = {"answers_per_s": r["answers_per_s"], "speedup_vs_today": r["speedup_vs_today"],
+                   **r["accuracy"].metrics("accuracy"),
+                   **r["identical_to_today"].metrics("identical_to_today", headline=False),
+                   **r["vs_today"].metrics("vs_today")}
+        if "reproducible" in r:
+            metrics["reproducible"] = float(r["reproducible"])
+        if "same_answers_other_batch" in r:
+            metrics.update(r["same_answers_other_batch"].metrics("same_answers_other_batch", headline=False))
+        ledger.record(cfg, f"bench/{r['path']}", metrics,
+                      params={k: r[k] for k in ("dtype", "batch_size", "bucketed", "bf16_native", "bf16_evidence")})
+
+
+def bench_table(rows: list[dict]):
+    """The bench as a table: speed, speed-up, accuracy with its interval, agreement with today's answers."""
+    import pandas as pd
+
+    return pd.DataFrame([{"path": r["path"], "answers/s": r["answers_per_s"], "speed-up": r["speedup_vs_today"],
+                          "accuracy": str(r["accuracy"]), "identical to today": str(r["identical_to_today"]),
+                          "vs today (paired)": str(r["vs_today"]), "reproducible": r.get("reproducible", "")}
+                         for r in rows]).set_index("path")

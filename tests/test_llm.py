@@ -21,6 +21,17 @@ def test_batched_greedy_equals_one_by_one(llm):
     assert [b.tokens_in for b in batched] == [s.tokens_in for s in single]
 
 
+def test_length_bucketing_keeps_order_and_answers(llm):
+    """Batches of similar length pad less; the answers come back in the prompts' order, unchanged (greedy fp32)."""
+    order = llm._length_order(PROMPTS)
+    lengths = [llm.count_tokens(llm.format(PROMPTS[i])) for i in order]
+    assert lengths == sorted(lengths) and sorted(order) == list(range(len(PROMPTS)))
+    bucketed = llm.generate(PROMPTS, max_new_tokens=10, batch_size=3, bucket=True)
+    plain = llm.generate(PROMPTS, max_new_tokens=10, batch_size=3, bucket=False)
+    assert [g.text for g in bucketed] == [g.text for g in plain]
+    assert [g.tokens_in for g in bucketed] == [llm.count_tokens(llm.format(p)) for p in PROMPTS]
+
+
 def test_token_counts_and_latency(llm):
     gen = llm.generate("Hello there", max_new_tokens=5)[0]
     assert gen.tokens_in == llm.count_tokens(llm.format("Hello there"))

@@ -12,3 +12,25 @@ def test_decode_throughput_counts_fixed_length(tiny_model_dir):
     llm = LLM(str(tiny_model_dir))
     result = speed.decode_throughput(llm, batch_size=3, new_tokens=5)
     assert result["tokens_out"] == 15 and result["tokens_per_s"] > 0
+
+
+def test_native_bf16_answers_with_evidence():
+    native, why = speed.native_bf16()
+    assert isinstance(native, bool) and why
+
+
+def test_bench_compares_paths_on_the_same_prompts(tiny_model_dir, tiny_dataset, tmp_path, monkeypatch):
+    from labsutil import config, ledger
+
+    monkeypatch.setenv("LABS_CACHE_DIR", str(tmp_path / "cache"))  # the tiny corpus gets its own index
+    paths = (("today_fp32_b8", "float32", 8, False), ("fp32_b2", "float32", 2, True))
+    rows = speed.bench_answering(tiny_dataset, n=1, repeats=1, max_new_tokens=4, model=str(tiny_model_dir),
+                                 paths=paths, include_bf16=False)
+    assert [r["path"] for r in rows] == ["today_fp32_b8", "fp32_b2"]
+    assert rows[0]["speedup_vs_today"] == 1.0 and rows[1]["answers_per_s"] > 0
+    assert rows[1]["identical_to_today"].value == 1.0  # greedy fp32: the path changes speed, not answers
+    cfg = config.setup("00", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path / "run"))
+    speed.bench_ledger_rows(cfg, rows)
+    recorded = {r["variant"]: r["metrics"] for r in ledger.read(cfg.run_dir, lab="00")}
+    assert set(recorded) == {"bench/today_fp32_b8", "bench/fp32_b2"}
+    assert {"answers_per_s", "accuracy", "n", "ci_low", "ci_high", "vs_today_diff"} <= set(recorded["bench/fp32_b2"])
