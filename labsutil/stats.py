@@ -383,6 +383,14 @@ def n_for_halfwidth(halfwidth: float = 0.10, p: float = 0.5, confidence: float =
 # ---------------------------------------------------------------- tables and plots
 
 def _headline_name(metrics: dict) -> str | None:
+    """The metric the bare n/ci_low/ci_high belong to: `Estimate.metrics` writes them right after it, which
+    survives merging into a row that starts with other metrics; without them, the first other key."""
+    keys = list(metrics)
+    if "ci_low" in keys:
+        j = keys.index("ci_low") - 1
+        j -= keys[j] == "n" if j >= 0 else 0
+        if j >= 0 and keys[j] not in _HEADLINE_KEYS:
+            return keys[j]
     return next((k for k in metrics if k not in _HEADLINE_KEYS), None)
 
 

@@ -93,6 +93,23 @@ def test_summarize_by_type_and_citation_metrics():
     assert s["citation_precision"] == 0.5 and s["citation_faithful"] == 0.5
 
 
+def test_summary_carries_n_intervals_and_token_f1():
+    """Every accuracy has its n and Wilson interval (statsmodels' numbers); token F1 credits a partial answer."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    q = QS[0]
+    recs = [pipeline.score(q, Generation(text, 5, 2, 0.1, "stop"), ["d1"])
+            for text in ("Lisbon [d1]", "in Lisbon, Portugal", "Porto", "Lisbon")]
+    s = pipeline.summarize(recs)
+    low, high = proportion_confint(3, 4, method="wilson")
+    assert (s["answer_accuracy"], s["n"]) == (0.75, 4)
+    assert abs(s["ci_low"] - low) < 1e-4 and abs(s["ci_high"] - high) < 1e-4
+    assert s["acc_single_hop_ci_low"] == s["ci_low"] and s["n_single_hop"] == 4
+    assert [r.token_f1 for r in recs] == [1.0, 0.5, 0.0, 1.0]  # "in lisbon portugal" vs "lisbon": P 1/3, R 1
+    assert s["token_f1_ci_low"] <= s["token_f1"] == 0.625 <= s["token_f1_ci_high"]
+    assert pipeline.type_accuracy_keys(s) == ["acc_single_hop"]
+
+
 def test_answer_cache_reuses_identical_prompts():
     llm, cache = FakeLLM(), pipeline.AnswerCache()
     first = pipeline.generate(llm, ["p1", "p2", "p1"], max_new_tokens=8, cache=cache)
@@ -315,13 +332,18 @@ def test_langchain_chain_runs_end_to_end(index, tiny_model_dir):
         h.chunk.chunk_id for h in index.search(["Where is Acme Corp headquartered?"], 2)[0]]
 
 
-def test_multi_hop_verdict_names_the_best_pipeline_and_the_sample_size():
-    base = {"acc_multi_hop": 0.2, "n_multi_hop": 5}
-    text = A.multi_hop_verdict(base, {"hyde": {"acc_multi_hop": 0.0}, "entity_hop": {"acc_multi_hop": 0.6},
-                                      "mmr": {"answer_accuracy": 0.5}})
-    assert "entity_hop" in text and "20% -> 60%" in text and "n=5" in text and "20 points" in text
-    assert A.multi_hop_verdict(base, {"hyde": {"acc_multi_hop": 0.2}}).startswith("Nothing beat the baseline")
-    assert A.multi_hop_verdict({}, {"hyde": {"acc_multi_hop": 0.2}}).startswith("No multi-hop")
+def _records(flags, qtype="multi_hop"):
+    return [pipeline.Record(f"q{i}", qtype, "", "x", "", bool(f)) for i, f in enumerate(flags)]
+
+
+def test_multi_hop_verdict_decides_only_what_the_sample_can():
+    base = _records([0] * 5 + [1] * 5) + _records([1, 1], "single_hop")
+    small = A.multi_hop_verdict(base, {"hyde": _records([0] * 10), "entity_hop": _records([1] * 6 + [0] * 4)})
+    assert "entity_hop" in small and "cannot be decided at n = 10" in small and "No pipeline is shown" in small
+    big_base = _records([0] * 60 + [1] * 40)
+    big = A.multi_hop_verdict(big_base, {"entity_hop": _records([1] * 40 + [1] * 30 + [0] * 30)})
+    assert big.startswith("Best pipeline on multi-hop questions: entity_hop") and "agrees" in big
+    assert A.multi_hop_verdict(_records([1], "single_hop"), {"hyde": _records([1], "single_hop")}).startswith("No multi-hop")
 
 
 def test_component_verdicts_say_helped_unchanged_hurt_or_missing():

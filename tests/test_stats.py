@@ -423,3 +423,12 @@ def test_import_is_light():
     code = f"import sys, labsutil.stats; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_interval_table_finds_the_headline_after_other_metrics():
+    """Lab rows often start with retrieval metrics; the bare interval belongs to the metric written before it."""
+    row = {"variant": "v", "metrics": {"recall@5": 0.9, "mrr": 0.8, "answer_accuracy": 0.5, "n": 10,
+                                       "ci_low": 0.24, "ci_high": 0.76}}
+    table = stats.interval_table([row], "answer_accuracy")
+    assert (table.loc["v", "ci_low"], table.loc["v", "ci_high"], table.loc["v", "n"]) == (0.24, 0.76, 10)
+    assert math.isnan(stats.interval_table([row], "recall@5").loc["v", "ci_low"])

@@ -340,9 +340,8 @@ def record_rows(cfg, retrieval: dict[str, dict[str, dict]], records: dict[str, l
                 metrics.update({k: ret[k] for k in ("recall@1", "recall@5", "all_recall@5", "recall@10",
                                                     "all_recall@10", "mrr", "n_questions") if k in ret})
             recs = [r for r in records.get(mode, []) if r.type == t]
-            if recs:
-                metrics["answer_accuracy"] = round(evaluate.mean(r.correct for r in recs), 4)
-                metrics["n"] = len(recs)
+            if recs:  # accuracy with its n and Wilson interval, token F1 beside it
+                metrics.update(pipeline.summarize(recs, by_type=False, with_citations=False))
             metrics.update((extra or {}).get((mode, t), {}))
             if not metrics:
                 continue

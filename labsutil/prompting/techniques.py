@@ -25,7 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..evaluate import contains_answer, cost_of, normalize_answer
+from .. import stats
+from ..evaluate import contains_answer, cost_of, normalize_answer, token_f1
 from ..llm import Generation
 from . import structured
 
@@ -601,8 +602,8 @@ def score(task: Task, outputs: Sequence[str], *, voted: bool = False) -> tuple[d
         for ex, out in zip(task.eval, outputs):
             label = out if voted and out in task.labels else classify_answer(out, task.labels)
             rows.append({"id": ex.id, "gold": ex.gold, "answer": label, "correct": label == ex.gold, "output": out})
-        metrics = {"accuracy": accuracy([r["correct"] for r in rows]),
-                   "parse_rate": accuracy([r["answer"] is not None for r in rows])}
+        metrics = {**stats.proportion(r["correct"] for r in rows).metrics("accuracy"),
+                   **stats.proportion(r["answer"] is not None for r in rows).metrics("parse_rate", headline=False)}
     elif task.name == EXTRACT:
         parsed = [structured.parse_json(out, task.schema) for out in outputs]
         golds = [ex.gold for ex in task.eval]
@@ -611,19 +612,21 @@ def score(task: Task, outputs: Sequence[str], *, voted: bool = False) -> tuple[d
             s = structured.field_counts(ex.gold, p.obj)
             rows.append({"id": ex.id, "valid": p.valid, "error": p.error, "fields_right": s.tp,
                          "fields_gold": sum(not structured.is_null(v) for v in ex.gold.values()), "output": out})
-        metrics = {"field_f1": f1.f1, "field_precision": f1.precision, "field_recall": f1.recall,
-                   "parse_rate": accuracy([p.valid for p in parsed]),
+        metrics = {"field_f1": f1.f1, "field_precision": f1.precision, "field_recall": f1.recall, "n": len(rows),
+                   **stats.proportion(p.valid for p in parsed).metrics("parse_rate", headline=False),
                    "json_rate": accuracy([p.is_json for p in parsed])}
     elif task.name == QA:
         for ex, out in zip(task.eval, outputs):
             answer = final_answer(out)
             ok = contains_answer(answer, ex.gold, ex.aliases)
             rows.append({"id": ex.id, "question": ex.input, "gold": ex.gold, "answer": answer, "correct": ok,
-                         "output": out})
-        metrics = {"accuracy": accuracy([r["correct"] for r in rows])}
+                         "token_f1": token_f1(answer, ex.gold, ex.aliases), "output": out})
+        metrics = {**stats.proportion(r["correct"] for r in rows).metrics("accuracy"),
+                   **stats.bootstrap_mean(r["token_f1"] for r in rows).metrics("token_f1", headline=False)}
+        metrics.pop("token_f1_n")
     else:
         raise ValueError(f"unknown task {task.name!r}")
-    return {k: round(v, 4) for k, v in metrics.items()}, rows
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}, rows
 
 
 # --------------------------------------------------------------------------- ledger and results

@@ -598,7 +598,7 @@ def with_deltas(metrics: dict, baseline: dict, cost: dict | None = None, baselin
     """Add `delta_<metric>` against the baseline for the ablation keys, every `acc_<type>`, and the added
     tokens per question and p50 latency."""
     out = dict(metrics)
-    for key in [*ABLATION_KEYS, *[k for k in metrics if k.startswith("acc_")]]:
+    for key in [*ABLATION_KEYS, *pipeline.type_accuracy_keys(metrics)]:
         if metrics.get(key) is not None and baseline.get(key) is not None:
             out[f"delta_{key}"] = round(metrics[key] - baseline[key], 4)
     if "tokens_per_question" in metrics and "tokens_per_question" in baseline:
@@ -667,21 +667,28 @@ def component_verdicts(metrics: dict[str, dict], names: Sequence[str] = VERDICT_
     return lines
 
 
-def multi_hop_verdict(baseline: dict, pipelines: dict[str, dict]) -> str:
-    """Which measured pipeline answers multi-hop questions best, against the baseline, with the sample size
-    (one question is 100/n points, so small differences are noise)."""
-    base = baseline.get("acc_multi_hop")
-    scored = {name: m["acc_multi_hop"] for name, m in pipelines.items() if m.get("acc_multi_hop") is not None}
-    if base is None or not scored:
+def multi_hop_verdict(baseline: Sequence, pipelines: dict[str, Sequence]) -> str:
+    """Which pipeline answers multi-hop questions best, against the baseline on the same questions, with the
+    paired comparison's interval: a difference this sample cannot decide is said to be undecided.
+
+    `baseline` and each pipeline are the per-question records (`pipeline.Record`) of the same questions.
+    """
+    from .. import stats
+
+    base = [r for r in baseline if r.type == "multi_hop"]
+    scored = {name: [r for r in recs if r.type == "multi_hop"] for name, recs in pipelines.items()}
+    scored = {name: recs for name, recs in scored.items() if len(recs) == len(base) and base}
+    if not scored:
         return "No multi-hop questions were answered in this run: nothing to compare."
-    best = max(scored, key=lambda name: scored[name])
-    n = baseline.get("n_multi_hop") or 0
-    step = f"one question = {100 / n:.0f} points" if n else "n unknown"
-    if scored[best] > base:
-        return (f"Best pipeline on multi-hop questions: {best}, answer accuracy {base:.0%} -> {scored[best]:.0%} "
-                f"(n={n}, {step}; chosen on the same questions, so optimistic).")
-    return (f"Nothing beat the baseline on multi-hop questions ({base:.0%}; best {best} {scored[best]:.0%}, n={n}): "
-            "retrieval can bring the documents, but the 135M reader does not chain the facts.")
+    accuracy = {name: sum(r.correct for r in recs) / len(recs) for name, recs in scored.items()}
+    best = max(accuracy, key=accuracy.get)
+    comparison = stats.paired_binary([r.correct for r in base], [r.correct for r in scored[best]],
+                                     names=("baseline", best))
+    found = stats.verdict(comparison, "b>a", claim=f"{best} beats the baseline on multi-hop questions")
+    caveat = " It was chosen as the best of several on these same questions, so even this is optimistic."
+    if found.label == "agrees":
+        return f"Best pipeline on multi-hop questions: {best}. {found.text}.{caveat}"
+    return f"No pipeline is shown to beat the baseline on multi-hop questions. {found.text}.{caveat}"
 
 
 def build_pipeline(chosen: Sequence[str], *, index: DenseIndex, retrievers: dict, steps: dict, k: int,

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
-from .. import evaluate
+from .. import evaluate, stats
 from .retrieval import Chunk, Hit, doc_ranking, retrieval_metrics
 
 SYSTEM = "You answer questions about company documents. Be brief and factual."
@@ -80,6 +80,7 @@ class Record:
     tokens_out: int = 0
     latency_s: float = 0.0
     extra: dict = field(default_factory=dict)
+    token_f1: float = 0.0  # SQuAD token F1 against the gold answer: fair to a correct paraphrase
 
 
 def is_correct(question, text: str) -> bool:
@@ -104,7 +105,8 @@ def score(question, generation, retrieved: Sequence[str] = ()) -> Record:
     text = generation.text
     return Record(question.qid, question.type, question.question, question.answer, text,
                   is_correct(question, text), list(retrieved), list(question.doc_ids), citations(text),
-                  generation.tokens_in, generation.tokens_out, generation.latency_s)
+                  generation.tokens_in, generation.tokens_out, generation.latency_s,
+                  token_f1=round(evaluate.token_f1(strip_citations(text), question.answer, question.aliases), 4))
 
 
 _STOP = frozenset("the a an of is in to and or for by on at under with was are be this that it its as from".split())
@@ -144,15 +146,26 @@ def citation_metrics(records: Sequence[Record]) -> dict[str, float]:
     }
 
 
+INTERVAL_SUFFIXES = ("_ci_low", "_ci_high", "_n")
+
+
+def type_accuracy_keys(metrics: dict) -> list[str]:
+    """The per-type accuracies `acc_<type>` of a summary (not their interval fields)."""
+    return [k for k in metrics if k.startswith("acc_") and not k.endswith(INTERVAL_SUFFIXES)]
+
+
 def summarize(records: Sequence[Record], *, by_type: bool = True, with_citations: bool = True) -> dict[str, float]:
-    """answer_accuracy overall and `acc_<type>` per question type, plus citation metrics."""
-    out: dict[str, float] = {"answer_accuracy": round(evaluate.mean(r.correct for r in records), 4),
-                             "n": len(records)}
+    """answer_accuracy with its n and Wilson 95% interval, token F1 (mean, bootstrap interval), `acc_<type>`
+    per question type with its interval, plus citation metrics."""
+    out: dict[str, float] = stats.proportion(r.correct for r in records).metrics("answer_accuracy")
+    out.update(stats.bootstrap_mean(r.token_f1 for r in records).metrics("token_f1", headline=False))
+    del out["token_f1_n"]  # the same n as the accuracy
     if by_type:
         for qtype in dict.fromkeys(r.type for r in records):
-            subset = [r.correct for r in records if r.type == qtype]
-            out[f"acc_{qtype}"] = round(evaluate.mean(subset), 4)
-            out[f"n_{qtype}"] = len(subset)
+            fields = stats.proportion(r.correct for r in records if r.type == qtype).metrics(f"acc_{qtype}",
+                                                                                            headline=False)
+            fields[f"n_{qtype}"] = fields.pop(f"acc_{qtype}_n")  # the name the labs have always read
+            out.update(fields)
     if with_citations:
         out.update(citation_metrics(records))
     return out

@@ -1,4 +1,5 @@
 """Lab 03 (advanced RAG): assertions on the ledger rows the notebook wrote."""
+from labsutil.rag import pipeline
 
 # Every component of the ablation on a dataset with multi-hop questions and entity metadata (the course's).
 FULL = {"rewrite", "multi_query", "hyde", "decompose", "entity_filter", "bm25", "hybrid_rrf", "small_to_big",
@@ -23,7 +24,7 @@ def check(rows, run_dir):
     assert expected - skipped <= components, f"ablation components missing: {sorted(expected - skipped - components)}"
 
     base = by["baseline"]["metrics"]
-    types = [k[4:] for k in base if k.startswith("acc_")]
+    types = [k[4:] for k in pipeline.type_accuracy_keys(base)]
     assert types, base
     for key in ("recall@5", "all_recall@5", "mrr", "context_recall", "answer_accuracy"):
         assert _in01(base[key]), (key, base[key])
