@@ -316,6 +316,22 @@ def test_takeaways_follow_the_numbers():
     assert "does not reproduce" in graphrag.takeaways(rows)
 
 
+def test_hipporag_claim_is_decided_by_a_paired_comparison():
+    """Per question, did each mode find all gold documents in its top 5? A small gain is undecided."""
+    qs = [q(f"m{i}", "?", "x", ["a", "b"], "multi_hop") for i in range(10)]
+    rankings = {"vector": [["a", "c"]] * 10, "graph_ppr": [["a", "b"]] * 3 + [["a", "c"]] * 7,
+                "graph_local": [["c"]] * 10}
+    comp = graphrag.multi_hop_retrieval_comparison(qs, rankings)
+    assert (comp.b, comp.n, comp.diff) == ("graph_ppr", 10, 0.3)
+    rows = [{"variant": "vector/multi_hop", "metrics": {"all_recall@5": 0.0}},
+            {"variant": "graph_ppr/multi_hop", "metrics": {"all_recall@5": 0.3}}]
+    text = graphrag.takeaways(rows, questions=qs, rankings=rankings)
+    assert "cannot decide (at n = 10)" in text and "Paired on the same questions" in text
+    big = [q(f"m{i}", "?", "x", ["a", "b"], "multi_hop") for i in range(60)]
+    rankings = {"vector": [["a", "c"]] * 60, "graph_ppr": [["a", "b"]] * 40 + [["c"]] * 20}
+    assert "Our run reproduces" in graphrag.takeaways(rows, questions=big, rankings=rankings)
+
+
 def test_answer_by_mode_follows_the_plan(grag):
     llm = FakeLLM(lambda p: "2")
     records, extra = graphrag.answer_by_mode(llm, QS, grag=grag, index=grag.index, k=2, max_new_tokens=8, verbose=False)
