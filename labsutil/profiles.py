@@ -89,6 +89,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "decode_tokens": _p(int, {"smoke": 16, "workshop": 48, "gpu": 128}, min=4, max=1024,
                             help="tokens decoded per prompt in the throughput measurement"),
         "throughput_batch": _p(int, 8, min=2, max=256, help="batch size compared against batch 1"),
+        "bench_n": _p(int, {"smoke": 6, "workshop": 32, "gpu": 64}, min=0, max=1000,
+                      help="lab 02 RAG prompts answered per path in the answering bench (0 skips it)"),
     },
     "01": {
         # every technique runs on the same examples; these sizes set the whole lab's time

@@ -222,3 +222,30 @@ def bench_table(rows: list[dict]):
                           "accuracy": str(r["accuracy"]), "identical to today": str(r["identical_to_today"]),
                           "vs today (paired)": str(r["vs_today"]), "reproducible": r.get("reproducible", "")}
                          for r in rows]).set_index("path")
+
+
+def recommend_dtype(rows: list[dict]) -> tuple[str, str]:
+    """bf16 or fp32 for answering on this machine, from a bench run, with the reason in words.
+
+    bf16 only where the CPU has it natively AND it is faster AND its accuracy is not shown to be lower than
+    fp32's (paired comparison) AND its answers reproduce exactly on a rerun; otherwise fp32, whose greedy
+    answers do not depend on the batch.
+    """
+    fp32 = [r for r in rows if r["dtype"] == "float32"]
+    bf16 = [r for r in rows if r["dtype"] == "bfloat16"]
+    if not bf16:
+        why = rows[0]["bf16_evidence"] if rows else "no bench rows"
+        return "float32", f"bf16 was not measured ({why}): fp32"
+    best32 = max(fp32, key=lambda r: r["answers_per_s"])
+    best16 = max(bf16, key=lambda r: r["answers_per_s"])
+    loss = best16["vs_today"].ci_high < 0  # the whole interval of (bf16 - fp32 today) below zero
+    problems = [text for bad, text in (
+        (best16["answers_per_s"] <= best32["answers_per_s"], "it is not faster than fp32"),
+        (loss, f"it loses accuracy ({best16['vs_today']})"),
+        (not best16.get("reproducible", False), "its answers do not reproduce exactly on a rerun"))
+        if bad]
+    if problems:
+        return "float32", "fp32: bf16 " + "; ".join(problems)
+    return "bfloat16", (f"bf16 ({best16['bf16_evidence']}): {best16['answers_per_s'] / best32['answers_per_s']:.1f}x "
+                        f"the best fp32 path, accuracy not shown to differ ({best16['vs_today']}), "
+                        f"answers reproducible; but {best16['identical_to_today']} of answers identical to fp32's")

@@ -34,3 +34,26 @@ def test_bench_compares_paths_on_the_same_prompts(tiny_model_dir, tiny_dataset, 
     recorded = {r["variant"]: r["metrics"] for r in ledger.read(cfg.run_dir, lab="00")}
     assert set(recorded) == {"bench/today_fp32_b8", "bench/fp32_b2"}
     assert {"answers_per_s", "accuracy", "n", "ci_low", "ci_high", "vs_today_diff"} <= set(recorded["bench/fp32_b2"])
+
+
+def _bench_row(path, dtype, rate, today_correct, correct, reproducible=True):
+    from labsutil import stats
+
+    return {"path": path, "dtype": dtype, "answers_per_s": rate, "bf16_evidence": "CPU flags avx512_bf16",
+            "vs_today": stats.paired_binary(today_correct, correct), "reproducible": reproducible,
+            "identical_to_today": stats.proportion([1, 0])}
+
+
+def test_recommend_dtype_needs_speed_accuracy_and_reproducibility():
+    same = [1, 0] * 50
+    fp32 = _bench_row("today_fp32_b8", "float32", 1.0, same, same)
+    assert speed.recommend_dtype([fp32])[0] == "float32"
+    fast = _bench_row("bf16_b32", "bfloat16", 3.0, same, same)
+    assert speed.recommend_dtype([fp32, fast])[0] == "bfloat16"
+    worse = _bench_row("bf16_b32", "bfloat16", 3.0, same, [0] * 100)  # loses 50 points: the interval says so
+    dtype, why = speed.recommend_dtype([fp32, worse])
+    assert dtype == "float32" and "loses accuracy" in why
+    flaky = _bench_row("bf16_b32", "bfloat16", 3.0, same, same, reproducible=False)
+    assert "do not reproduce" in speed.recommend_dtype([fp32, flaky])[1]
+    slow = _bench_row("bf16_b32", "bfloat16", 0.5, same, same)
+    assert "not faster" in speed.recommend_dtype([fp32, slow])[1]
