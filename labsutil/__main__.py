@@ -5,6 +5,7 @@
   build-data     regenerate the course dataset from its seed
   validate-data  check a dataset folder against the data contract
   check-data     measure the default model on a dataset (closed book, control set, gold document)
+  slides         build the slide decks to offline HTML with the latest run's numbers (--install: reveal.js)
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ COMMANDS = {
     "build-data": _delegate("labsutil.datagen"),
     "validate-data": _delegate("labsutil.data"),
     "check-data": _delegate("labsutil.datacheck"),
+    "slides": _delegate("labsutil.slides"),
 }
 
 
