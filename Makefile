@@ -17,12 +17,14 @@ help:
 	@echo "make setup   create .venv and make the default models ready offline (idempotent)"
 	@echo "make lab     open JupyterLab on labs/"
 	@echo "make lab-03  run one lab; make labs LABS=\"02 03\" PROFILE=smoke PARAMS=my.yaml for more control"
-	@echo "make slides  build the slide decks to HTML under runs/slides/"
+	@echo "make slides  build the slide decks (with the latest run's numbers) to offline HTML under runs/slides/"
 	@echo "make bench   answers per second on lab 02's RAG prompts: today's path against the faster ones"
 
 # Installs only when pyproject.toml changed since the last setup; provisioning is cheap when cached.
+# reveal.js for the offline slide decks comes from npm, or from PyPI where npm is missing.
 setup: $(STAMP)
 	@$(PY) -m labsutil provision
+	@$(PY) -m labsutil slides --install
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,9 +55,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab labs/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 slides: setup
-	@mkdir -p runs/slides
-	$(VENV)/bin/jupyter nbconvert --to slides --output-dir runs/slides slides/*.ipynb
-	@echo "Slides: runs/slides/"
+	$(PY) -m labsutil slides --out runs/slides
 
 clean:
 	rm -rf runs .pytest_cache

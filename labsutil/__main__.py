@@ -6,6 +6,7 @@
   validate-data  check a dataset folder against the data contract
   check-data     measure the default model on a dataset (closed book, control set, gold document)
   bench          answers per second on lab 02's RAG prompts: today's path against the faster ones
+  slides         build the slide decks to offline HTML with the latest run's numbers (--install: reveal.js)
 """
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ COMMANDS = {
     "validate-data": _delegate("labsutil.data"),
     "check-data": _delegate("labsutil.datacheck"),
     "bench": _bench,
+    "slides": _delegate("labsutil.slides"),
 }
 
 

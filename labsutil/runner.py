@@ -1,12 +1,11 @@
 """Execute the labs in order with papermill into `runs/<run-id>/`.
 
-Each run folder holds the executed notebooks, `ledger.jsonl`, `plots/`, an HTML
-export of each notebook under `html/`, and `index.html` (each lab, its status,
-duration and headline results). `runs/latest` points at the newest run.
+Each run folder holds the executed notebooks, `ledger.jsonl`, `plots/`, an offline HTML
+export of each notebook under `html/`, and `index.html` (labsutil.report: each lab,
+its status, duration, headline results and plots). `runs/latest` points at the newest run.
 """
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -14,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ledger, paths
+from . import htmlexport, paths
+from .report import write_index
 
 LAB_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 
@@ -67,15 +67,6 @@ def check_known_params(lab: str, given: dict) -> None:
         raise SystemExit(f"unknown parameter(s) {unknown} for lab {lab}; allowed: {sorted(lab_params(lab))}")
 
 
-def _export_html(notebook: Path, out: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
-
-
 def _point_latest(run_dir: Path) -> None:
     latest = run_dir.parent / "latest"
     tmp = run_dir.parent / f".latest-{os.getpid()}"
@@ -120,7 +111,7 @@ def run_labs(profile: str = "workshop", labs: list[str] | None = None, params_fi
         result.seconds = round(time.perf_counter() - start, 1)
         if out_nb.exists():
             try:
-                _export_html(out_nb, run_dir / "html" / f"{nb.stem}.html")
+                htmlexport.export_notebook(out_nb, run_dir / "html" / f"{nb.stem}.html")
                 result.html = f"html/{nb.stem}.html"
             except Exception as err:  # a report problem must not hide the lab's own status
                 tqdm.write(f"  could not export {nb.name} to HTML: {err}")
@@ -131,41 +122,3 @@ def run_labs(profile: str = "workshop", labs: list[str] | None = None, params_fi
     (run_dir / "summary.json").write_text(json.dumps([r.__dict__ for r in results], indent=2))
     _point_latest(run_dir)
     return run_dir, results
-
-
-def _headline_table(run_dir: Path, lab: str) -> str:
-    rows = ledger.read(run_dir, lab=lab)
-    if not rows:
-        return "<em>no ledger rows</em>"
-    metrics = list(dict.fromkeys(k for r in rows for k in r["metrics"]))[:6]
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in ["variant", *metrics])
-    body = []
-    for r in rows:
-        cells = [html.escape(r["variant"])]
-        for m in metrics:
-            v = r["metrics"].get(m)
-            cells.append("" if v is None else (f"{v:.3g}" if isinstance(v, float) else html.escape(str(v))))
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table class='inner'><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def write_index(run_dir: Path, profile: str, results: list[LabResult]) -> Path:
-    rows = []
-    for r in results:
-        link = f"<a href='{r.html}'>{html.escape(r.notebook)}</a>" if r.html else html.escape(r.notebook)
-        plots = " ".join(f"<a href='{p}'><img src='{p}' height='90'></a>" for p in r.plots)
-        status = r.status if r.status == "ok" else f"{r.status}<br><small>{html.escape(r.error[:300])}</small>"
-        rows.append(f"<tr class='{r.status}'><td>{link}</td><td>{status}</td><td>{r.seconds:.0f} s</td>"
-                    f"<td>{_headline_table(run_dir, r.lab)}</td><td>{plots}</td></tr>")
-    page = f"""<!doctype html><html><head><meta charset='utf-8'><title>Lab run {run_dir.name}</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}} tr.failed{{background:#fdd}}
-table.inner td,table.inner th{{font-size:85%;border-color:#eee}}</style></head><body>
-<h1>Lab run {html.escape(run_dir.name)}</h1><p>Profile <b>{html.escape(profile)}</b>;
-{sum(r.status == 'ok' for r in results)} of {len(results)} labs passed; results ledger:
-<a href='{ledger.LEDGER_FILE}'>{ledger.LEDGER_FILE}</a>.</p>
-<table><tr><th>lab</th><th>status</th><th>duration</th><th>headline results</th><th>plots</th></tr>
-{''.join(rows)}</table></body></html>"""
-    path = run_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path

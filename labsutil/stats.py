@@ -382,7 +382,7 @@ def n_for_halfwidth(halfwidth: float = 0.10, p: float = 0.5, confidence: float =
 
 # ---------------------------------------------------------------- tables and plots
 
-def _headline_name(metrics: dict) -> str | None:
+def headline_name(metrics: dict) -> str | None:
     """The metric the bare n/ci_low/ci_high belong to: `Estimate.metrics` writes them right after it, which
     survives merging into a row that starts with other metrics; without them, the first other key."""
     keys = list(metrics)
@@ -399,7 +399,7 @@ def _row_interval(metrics: dict, metric: str) -> tuple[float, float, float]:
     nan = float("nan")
     if f"{metric}_ci_low" in metrics or f"{metric}_ci_high" in metrics:
         low, high = metrics.get(f"{metric}_ci_low"), metrics.get(f"{metric}_ci_high")
-    elif _headline_name(metrics) == metric:
+    elif headline_name(metrics) == metric:
         low, high = metrics.get("ci_low"), metrics.get("ci_high")
     else:
         low = high = None

@@ -90,3 +90,73 @@ def cfg(tiny_dataset, tmp_path):
     from labsutil import config
 
     return config.setup("00", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path / "run"))
+
+
+def _ledger_row(lab: str, variant: str, metrics: dict) -> dict:
+    return {"lab": lab, "variant": variant, "dataset": "contracts", "model": "smollm2-135m-instruct",
+            "profile": "smoke", "metrics": metrics, "cost": {}, "params": {}, "timestamp": "2026-01-01T00:00:00",
+            "labsutil_version": "0.1.0"}
+
+
+def _plot(path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar(["closed book", "RAG k=3"], [0.05, 0.62], yerr=[[0.03, 0.1], [0.08, 0.09]], capsize=4)
+    ax.set_ylabel("answer accuracy")
+    ax.set_title(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+@pytest.fixture
+def synthetic_run(tmp_path) -> Path:
+    """A run folder as `make labs` leaves it, made up (no lab is executed): a ledger whose lab-02 rows carry
+    95% intervals and lab-04 rows do not, a plot, an exported notebook page, summary.json and index.html."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from labsutil import htmlexport, report
+    from labsutil.runner import LabResult
+
+    run_dir = tmp_path / "runs" / "20260101-000000-smoke"
+    write_jsonl(run_dir / "ledger.jsonl", [
+        _ledger_row("00", "model_load", {"load_seconds": 1.4}),
+        _ledger_row("02", "retrieval_dense", {"recall_at_5": 0.81, "mrr": 0.7}),
+        _ledger_row("02", "closed_book", {"answer_accuracy": 0.05, "n": 100, "ci_low": 0.022, "ci_high": 0.112}),
+        _ledger_row("02", "rag_k3", {"tokens": 812.0, "answer_accuracy": 0.62, "n": 100, "ci_low": 0.522,
+                                     "ci_high": 0.709, "citation_accuracy": 0.55, "citation_accuracy_ci_low": 0.45,
+                                     "citation_accuracy_ci_high": 0.65, "citation_accuracy_n": 90}),
+        _ledger_row("04", "vector/multi_hop", {"all_recall_at_5": 0.4, "accuracy": 0.2}),
+    ])
+    _plot(run_dir / "plots" / "02_closed_book_vs_rag.png", "closed book vs RAG")
+    nb = new_notebook(cells=[new_markdown_cell("# Lab 02 (synthetic)"), new_code_cell("print('hello')", outputs=[
+        new_output("stream", name="stdout", text="hello\n")])])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, run_dir / "02_rag_foundations.ipynb")
+    htmlexport.export_notebook(run_dir / "02_rag_foundations.ipynb", run_dir / "html" / "02_rag_foundations.html")
+    results = [
+        LabResult("00", "00_setup_tour.ipynb", "ok", 31.0),
+        LabResult("02", "02_rag_foundations.ipynb", "ok", 95.0, html="html/02_rag_foundations.html",
+                  plots=["plots/02_closed_book_vs_rag.png"]),
+        LabResult("04", "04_kg_rag.ipynb", "failed", 12.0, error="RuntimeError: synthetic failure"),
+    ]
+    (run_dir / "summary.json").write_text(json.dumps([r.__dict__ for r in results]))
+    report.write_index(run_dir, "smoke", results)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def reveal_copy() -> Path:
+    """The local reveal.js that `make setup` installs; the deck tests need the real one."""
+    from labsutil import slides
+
+    folder = slides.reveal_dir()
+    if not slides._reveal_ok(folder):
+        pytest.skip(f"reveal.js is not installed in {folder}: run `make setup` "
+                    "(or `python -m labsutil slides --install`) while the package registries can be reached")
+    return folder
