@@ -363,6 +363,7 @@ def test_sensitivity_scales_and_flips(tmp_path, prices):
     assert swings[("cpu_hour", 0.5)].advantage == pytest.approx(0.5 * gap)
     assert swings[("cpu_hour", 1.5)].advantage == pytest.approx(1.5 * gap)
     assert swings[("gpu_hour", 1.5)].advantage == pytest.approx(gap)  # nothing ran on a GPU
+    assert swings[("cpu_hour", 1.5)].choice_cost == pytest.approx(1.5 * base.monthly[base.choice])
     assert all(w.choice == base.choice for w in swings.values())
 
 
@@ -431,5 +432,16 @@ def test_rows_plots_and_report_summary(tmp_path, tiny_dataset, prices):
     fig = plots.cost_vs_volume(g.measured, prices, scen[0])
     assert ledger.save_plot(fig, cfg, "cost_vs_volume").is_file()
     swings = D.sensitivity(g.measured, prices, scen[0])
-    assert plots.tornado(swings, swings[0].advantage, "USD") is not None
+    assert plots.tornado(swings, recs[0], "USD") is not None
     assert plots.pareto(g.measured, prices, scen[0]) is not None
+
+
+def test_never_right_is_never_recommended_and_quality_alone_decides(tmp_path, prices):
+    rows = synthetic_rows()
+    rows[4]["metrics"]["accuracy"] = 0.0  # qa/zero_shot
+    rows[5]["metrics"]["accuracy"] = 0.0  # qa/cot: prompting is never right, and the fastest
+    measured = A.gather(write_ledger(tmp_path / "run", rows)).measured
+    rec = D.recommend(measured, prices, D.Scenario("strict", 1000, 1, 1, 180, latency_limit_s=3.0))
+    assert rec.choice == "kg_rag" and "prompting (never right)" in rec.reason and rec.tied == ["kg_rag"]
+    swings = D.sensitivity(measured, prices, D.Scenario("strict", 1000, 1, 1, 180, latency_limit_s=3.0))
+    assert swings and all(w.runner_up is None and w.advantage is None for w in swings)  # nothing ties with it

@@ -327,8 +327,13 @@ def _rows_for(rows: list[dict], dataset: str | None, profile: str | None) -> lis
 def gather(run_dir, *, dataset: str | None = None, profile: str | None = None,
            specs: Sequence[Spec] = APPROACHES, rows: list[dict] | None = None) -> Gathered:
     """Every approach the ledger has rows for (latest row per variant), for one dataset and profile."""
-    rows = _rows_for(ledger.read(run_dir) if rows is None else rows, dataset, profile)
+    every = ledger.read(run_dir) if rows is None else rows
+    rows = _rows_for(every, dataset, profile)
     result = Gathered([])
+    others = sorted({(r["dataset"], r["profile"]) for r in every} - {(r["dataset"], r["profile"]) for r in rows})
+    if others:
+        result.notes.append("ignored rows of other datasets or profiles: "
+                            + ", ".join(f"{d} ({p})" for d, p in others))
     by_key: dict[str, Measured] = {}
     for spec in specs:
         lab_rows = [r for r in rows if r["lab"] == spec.lab]

@@ -14,8 +14,8 @@ from .approaches import Measured
 from .prices import Prices
 
 RULES = (
-    "1. Eligible: the approaches that meet the scenario's hard limits (p95 latency at or under the limit; "
-    "measured on a CPU when there is no GPU).",
+    "1. Eligible: the approaches that answered at least one question right and meet the scenario's hard limits "
+    "(p95 latency at or under the limit; measured on a CPU when there is no GPU).",
     "2. Quality bar: the most accurate eligible approach sets it; another approach ties with it when its "
     "accuracy lies inside that approach's 95% interval.",
     "3. Among the tied approaches, the lowest monthly cost wins: keeping knowledge current (retraining at the "
@@ -80,6 +80,8 @@ class Recommendation:
 
 def _eligible(m: Measured, s: Scenario) -> str | None:
     """Why an approach is not eligible in a scenario (None: it is)."""
+    if m.accuracy <= 0:
+        return "never right"
     if s.latency_limit_s is not None:
         if m.latency_p95_s is None:
             return "no latency measured"
@@ -127,25 +129,26 @@ class Swing:
     price: str
     factor: float
     choice: str | None
-    runner_up: str | None
+    runner_up: str | None  # the next approach tied on quality with the base choice (None: quality alone decides)
     advantage: float | None  # runner-up's monthly cost minus the base choice's (negative: the ranking flips)
+    choice_cost: float  # the base choice's monthly cost at this price
     ranking: tuple[str, ...]  # every approach by monthly cost
 
 
 def sensitivity(measured: Sequence[Measured], prices: Prices, s: Scenario, spread: float = 0.5) -> list[Swing]:
     """Each priced input at (1 - spread) and (1 + spread), the others fixed: the recommendation, and the cost
-    advantage of the base recommendation over the base runner-up (the next tied approach, else the next cheapest)."""
+    advantage of the base recommendation over the runner-up (the next approach tied with it on quality; with
+    none, quality alone decides and prices only move the choice's cost)."""
     base = recommend(measured, prices, s)
     if base.choice is None:
         return []
-    runner = base.tied[1] if len(base.tied) > 1 else next(
-        (a for a in sorted(base.monthly, key=base.monthly.get) if a != base.choice and a in base.eligible), None)
+    runner = base.tied[1] if len(base.tied) > 1 else None
     swings = []
     for name in prices.priced():
         for factor in (1 - spread, 1 + spread):
             rec = recommend(measured, prices.scaled(name, factor), s)
             adv = rec.monthly[runner] - rec.monthly[base.choice] if runner else None
-            swings.append(Swing(name, factor, rec.choice, runner, adv,
+            swings.append(Swing(name, factor, rec.choice, runner, adv, rec.monthly[base.choice],
                                 tuple(sorted(rec.monthly, key=lambda a: (rec.monthly[a], a)))))
     return swings
 
@@ -154,8 +157,9 @@ def sensitivity_frame(swings: Sequence[Swing], base_choice: str | None):
     import pandas as pd
 
     rows = [{"price": w.price, "factor": w.factor, "recommended": w.choice, "changes": w.choice != base_choice,
-             "advantage over runner-up": w.advantage, "runner-up": w.runner_up,
-             "cost ranking": " < ".join(w.ranking)} for w in swings]
+             f"{base_choice} per month": round(w.choice_cost, 2), "runner-up": w.runner_up,
+             "advantage over runner-up": None if w.advantage is None else round(w.advantage, 2),
+             "cost ranking (all approaches)": " < ".join(w.ranking)} for w in swings]
     return pd.DataFrame(rows)
 
 
@@ -166,7 +170,7 @@ def retraining_takeaway(measured: Sequence[Measured], prices: Prices, s: Scenari
     weights = [m for m in measured if m.knowledge == "weights"]
     docs = [m for m in measured if m.knowledge == "documents"]
     if not weights or not docs:
-        missing = "a fine-tuned approach (lab 05 or 06)" if not weights else "a RAG approach (labs 02-04)"
+        missing = "fine-tuned approach (lab 05 or 06)" if not weights else "RAG approach (labs 02-04, 07)"
         return (f"Cannot be compared on this run: the ledger has no {missing}. The tutorial's conclusion (RAG for "
                 f"knowledge that changes, fine-tuning when it is stable and volume is high) stays untested here.")
     ft = max(weights, key=lambda m: m.accuracy)
@@ -180,8 +184,9 @@ def retraining_takeaway(measured: Sequence[Measured], prices: Prices, s: Scenari
     if f is None:
         text += f"{ft.approach} costs more than {rag.approach} at any retraining frequency. "
     else:
-        text += (f"retraining more often than every {1 / f:.1g} months makes {ft.approach} dearer than "
-                 f"{rag.approach}. ")
+        period = 1 / f
+        when = f"{period:.3g} months" if period >= 1 else f"{period:.2g} months (about {30.4 * period:.2g} days)"
+        text += f"retraining more often than every {when} makes {ft.approach} dearer than {rag.approach}. "
     text += ("Between retrainings a fine-tuned model's knowledge goes stale: on average "
              + ", ".join(f"{v:.0%} of documents changed ({k})" for k, v in stale.items())
              + "; RAG reads the current documents.")

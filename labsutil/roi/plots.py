@@ -8,7 +8,7 @@ import numpy as np
 
 from . import costs as C
 from .approaches import Measured
-from .decide import Scenario, Swing, monthly
+from .decide import Recommendation, Scenario, Swing, monthly
 from .prices import Prices
 
 
@@ -25,25 +25,29 @@ def cost_vs_volume(measured: Sequence[Measured], prices: Prices, s: Scenario, vo
     fig, ax = plt.subplots(figsize=(8, 4.8))
     x = np.logspace(np.log10(volumes[0]), np.log10(volumes[1]), 200)
     cost = {m.approach: C.costs(m, prices) for m in measured}
-    for m in measured:
+    styles = ["-", "--", "-.", ":"]  # lines that coincide (equal costs) stay visible
+    for i, m in enumerate(measured):
         c = cost[m.approach]
         y = _fixed(m, c, s) + x * c.per_query
-        ax.plot(x, np.where(y > 0, y, np.nan), label=m.approach)
-    crossings = []
+        ax.plot(x, np.where(y > 0, y, np.nan), styles[i % len(styles)], label=m.approach, lw=1.6)
+    legend = []
     for a, b in C.pairs(list(measured)):
         ca, cb = cost[a.approach], cost[b.approach]
         be = C.break_even(_fixed(a, ca, s), ca.per_query, _fixed(b, cb, s), cb.per_query, (a.approach, b.approach))
         if be.kind == "crosses" and volumes[0] <= be.volume <= volumes[1]:
             y = _fixed(a, ca, s) + be.volume * ca.per_query
-            crossings.append((be.volume, y))
             ax.plot(be.volume, y, "kx", ms=7)
-            ax.annotate(f"{a.approach} = {b.approach}\n{be.volume:,.0f}/month", (be.volume, y), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4))
+            legend.append(f"{len(legend) + 1}: {a.approach} = {b.approach} at {be.volume:,.0f}/month")
+            ax.annotate(str(len(legend)), (be.volume, y), fontsize=7, textcoords="offset points",
+                        xytext=(3, -9 if len(legend) % 2 else 4))
+    if legend:
+        ax.text(0.99, 0.02, "break-even (x):\n" + "\n".join(legend), transform=ax.transAxes, fontsize=6.5,
+                ha="right", va="bottom", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
     ax.axvline(s.volume, color="grey", ls=":", lw=1)
     ax.set_xscale("log"); ax.set_yscale("log")
-    ax.set_xlabel("queries per month"); ax.set_ylabel(f"monthly cost ({prices.currency})")
-    ax.set_title(f"Monthly cost vs volume ({s.name}: retraining every {1 / s.retrains_per_month:g} months); "
-                 f"x = break-even", fontsize=9)
+    ax.set_xlabel(f"queries per month (dotted: {s.volume:,.0f})"); ax.set_ylabel(f"monthly cost ({prices.currency})")
+    ax.set_title(f"Monthly cost vs volume ({s.name}: retraining every {1 / s.retrains_per_month:g} months)",
+                 fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
@@ -63,8 +67,8 @@ def pareto(measured: Sequence[Measured], prices: Prices, s: Scenario):
         ax.errorbar(cost, acc, yerr=[[acc - m.ci_low], [m.ci_high - acc]], fmt="o", capsize=3)
         ax.annotate(m.approach, (cost, acc), fontsize=8, textcoords="offset points", xytext=(5, 3))
     front = C.pareto_front(points)
-    ax.plot([max(points[a][1], floor) for a in front], [points[a][0] for a in front], "k--", lw=1,
-            label="Pareto frontier")
+    ax.plot([max(points[a][1], floor) for a in front], [points[a][0] for a in front], "k*--", lw=1, ms=12,
+            mfc="none", label="Pareto frontier")
     ax.set_xscale("log")
     ax.set_xlabel(f"monthly cost at {s.volume:,.0f} queries ({prices.currency})")
     ax.set_ylabel("answer accuracy (95% interval)")
@@ -75,26 +79,34 @@ def pareto(measured: Sequence[Measured], prices: Prices, s: Scenario):
     return fig
 
 
-def tornado(swings: Sequence[Swing], base_advantage: float | None, currency: str):
-    """One bar per price: the recommendation's cost advantage over the runner-up at -x% and +x%; a bar that
-    crosses zero flips the ranking."""
+def tornado(swings: Sequence[Swing], recommendation: Recommendation, currency: str):
+    """One bar per price, from its value lowered to its value raised (the others fixed). With a runner-up tied on
+    quality, the bars are the recommendation's monthly advantage over it: a bar crossing the red line flips the
+    ranking. Without one, quality alone decides and the bars are the recommendation's monthly cost."""
     import matplotlib.pyplot as plt
 
-    prices = list(dict.fromkeys(w.price for w in swings))
-    lows = {w.price: w.advantage for w in swings if w.factor < 1}
-    highs = {w.price: w.advantage for w in swings if w.factor > 1}
-    prices.sort(key=lambda p: abs((highs.get(p) or 0) - (lows.get(p) or 0)))
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(prices) + 1.5))
-    base = base_advantage or 0.0
-    for i, p in enumerate(prices):
-        for value, colour, label in ((lows.get(p), "tab:blue", "price -50%"), (highs.get(p), "tab:orange", "price +50%")):
-            if value is not None:
-                ax.barh(i, value - base, left=base, color=colour, label=label if i == 0 else None)
-    ax.axvline(base, color="black", lw=1)
-    ax.axvline(0, color="red", lw=1, ls="--")
-    ax.set_yticks(range(len(prices)), prices)
     runner = next((w.runner_up for w in swings), None)
-    ax.set_xlabel(f"{runner}'s monthly cost minus the recommendation's ({currency}); left of the red line: it flips")
+    month, choice = recommendation.monthly, recommendation.choice
+    base = month[runner] - month[choice] if runner else month[choice]
+    value = (lambda w: w.advantage) if runner else (lambda w: w.choice_cost)
+    names = list(dict.fromkeys(w.price for w in swings))
+    lows = {w.price: value(w) for w in swings if w.factor < 1}
+    highs = {w.price: value(w) for w in swings if w.factor > 1}
+    names.sort(key=lambda p: abs(highs.get(p, base) - lows.get(p, base)))
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.5))
+    factors = sorted({w.factor for w in swings})
+    for i, p in enumerate(names):
+        for v, colour, factor in ((lows.get(p), "tab:blue", factors[0]), (highs.get(p), "tab:orange", factors[-1])):
+            if v is not None:
+                ax.barh(i, v - base, left=base, color=colour, label=f"price x {factor:g}" if i == 0 else None)
+    ax.axvline(base, color="black", lw=1)
+    ax.set_yticks(range(len(names)), names)
+    if runner:
+        ax.axvline(0, color="red", lw=1, ls="--")
+        ax.set_xlabel(f"{runner}'s monthly cost minus {choice}'s ({currency}); left of the red line the ranking flips")
+    else:
+        ax.set_xlabel(f"monthly cost of {choice} ({currency}); no approach ties with it on quality, so prices "
+                      f"cannot change the choice")
     ax.set_title("Sensitivity of the recommendation to each price", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()

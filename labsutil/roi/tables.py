@@ -14,7 +14,8 @@ SUMMARY_PREFIX = "roi/"  # lab 09's rows: roi/<approach>, plus scenario/<name> f
 
 
 def summary(measured: Sequence[Measured], prices: Prices, s: Scenario):
-    """One row per approach: quality with its interval, speed, tokens, one-time and recurring cost."""
+    """One row per approach: quality with its interval, speed, tokens, one-time and recurring cost (in the
+    prices' currency; rounded for reading, the ledger rows keep every digit)."""
     import pandas as pd
 
     rows = []
@@ -25,8 +26,10 @@ def summary(measured: Sequence[Measured], prices: Prices, s: Scenario):
             "95% CI": f"[{m.ci_low:.2f}, {m.ci_high:.2f}]", "n": m.n,
             "p50 s": m.latency_p50_s, "p95 s": m.latency_p95_s,
             "tokens in/q": round(m.tokens_in_per_q, 1), "tokens out/q": round(m.tokens_out_per_q, 1),
-            "one-time": c.one_time, "per 1k queries": c.per_1k, "API per 1k (comparison)": c.api_per_1k,
-            "per correct answer": c.per_correct, f"per month ({s.name})": monthly(m, c, s),
+            "one-time": round(c.one_time, 4), "per 1k queries": round(c.per_1k, 4),
+            "API per 1k (comparison)": round(c.api_per_1k, 4),
+            "per correct answer": None if c.per_correct is None else round(c.per_correct, 6),
+            f"per month ({s.name})": round(monthly(m, c, s), 2),
         })
     return pd.DataFrame(rows).set_index("approach")
 
