@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import ledger
@@ -395,16 +394,17 @@ def _restrict(m: Measured, qids: set[str]) -> Measured:
     return replace(m, **changes)
 
 
-def frame(measured: Sequence[Measured]):
-    """The measured quantities, one row per approach (costs come from `labsutil.roi.costs`)."""
+def indexed(rows: list[dict], index: str = "approach"):
+    """A DataFrame indexed by `index`, also when there are no rows (nothing measured yet)."""
     import pandas as pd
 
-    return pd.DataFrame([{
-        "approach": m.approach, "lab": m.lab, "accuracy": m.accuracy, "ci_low": m.ci_low, "ci_high": m.ci_high,
-        "n": m.n, "latency_p50_s": m.latency_p50_s, "latency_p95_s": m.latency_p95_s,
-        "tokens_in/q": m.tokens_in_per_q, "tokens_out/q": m.tokens_out_per_q, "compute_s/q": m.compute_s_per_q,
-        "train_s": m.train_seconds, "device": m.device, "knowledge": m.knowledge, "questions": m.question_set,
-    } for m in measured]).set_index("approach")
+    return pd.DataFrame(rows, columns=None if rows else [index]).set_index(index)
+
+
+def sources(measured: Sequence[Measured]):
+    """Where each approach's numbers come from: its rows, its questions, its device, and notes."""
+    return indexed([{"approach": m.approach, "rows": ", ".join(m.variants), "questions": m.question_set,
+                     "device": m.device, "notes": "; ".join(m.notes)} for m in measured])
 
 
 def describe_missing(gathered: Gathered) -> list[str]:

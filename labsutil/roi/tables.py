@@ -6,7 +6,7 @@ from typing import Sequence
 
 from .. import ledger
 from . import costs as C
-from .approaches import Measured
+from .approaches import Measured, indexed
 from .decide import Recommendation, Scenario, monthly
 from .prices import Prices
 
@@ -16,8 +16,6 @@ SUMMARY_PREFIX = "roi/"  # lab 09's rows: roi/<approach>, plus scenario/<name> f
 def summary(measured: Sequence[Measured], prices: Prices, s: Scenario):
     """One row per approach: quality with its interval, speed, tokens, one-time and recurring cost (in the
     prices' currency; rounded for reading, the ledger rows keep every digit)."""
-    import pandas as pd
-
     rows = []
     for m in measured:
         c = C.costs(m, prices)
@@ -31,7 +29,7 @@ def summary(measured: Sequence[Measured], prices: Prices, s: Scenario):
             "per correct answer": None if c.per_correct is None else round(c.per_correct, 6),
             f"per month ({s.name})": round(monthly(m, c, s), 2),
         })
-    return pd.DataFrame(rows).set_index("approach")
+    return indexed(rows)
 
 
 def break_evens(measured: Sequence[Measured], prices: Prices, s: Scenario):
@@ -50,14 +48,12 @@ def break_evens(measured: Sequence[Measured], prices: Prices, s: Scenario):
         month = C.break_even(fixed[0], ca.per_query, fixed[1], cb.per_query, names)
         rows.append({"a": a.approach, "b": b.approach, "total queries": total.volume, "lifetime": total.describe(),
                      "queries/month": month.volume, f"monthly ({s.name})": month.describe("queries/month")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ["a", "b"])
 
 
 def retraining(measured: Sequence[Measured], prices: Prices, s: Scenario):
     """Monthly cost and stale knowledge of each approach when fine-tuned models are retrained monthly,
     quarterly or yearly (RAG re-indexes changed documents whatever the cadence)."""
-    import pandas as pd
-
     rows = []
     for m in measured:
         c = C.costs(m, prices)
@@ -68,7 +64,7 @@ def retraining(measured: Sequence[Measured], prices: Prices, s: Scenario):
             stale = C.stale_share(m, **kw)
             row[f"{name}: stale"] = "never learned" if stale is None else f"{stale:.0%}"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("approach")
+    return indexed(rows)
 
 
 def record(cfg, measured: Sequence[Measured], prices: Prices, recs: Sequence[Recommendation], aligned: bool) -> list[dict]:
