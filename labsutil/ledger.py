@@ -2,6 +2,10 @@
 
 Labs append rows with `record`; the ROI lab, the runner's report and the notebook
 tests read them with `read` / `frame`. Nothing reads numbers out of notebook text.
+
+Beside a row, a lab may keep its per-question outcomes with `record_answers` (a sidecar file
+`<run_dir>/answers/<lab>/<variant>.jsonl`, one line per question): the ROI lab uses them to compare
+approaches on the questions they have in common, and to work out a cascade question by question.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from typing import Any, Iterable
 from . import __version__
 
 LEDGER_FILE = "ledger.jsonl"
+ANSWERS_DIR = "answers"
+ANSWER_KEYS = ("qid", "correct", "token_f1", "tokens_in", "tokens_out", "latency_s")  # qid, correct required
 COST_KEYS = ("tokens_in", "tokens_out", "latency_p50_s", "latency_p95_s", "train_seconds", "peak_mem_mb")
 ROW_KEYS = ("lab", "variant", "dataset", "model", "profile", "metrics", "cost", "params", "timestamp",
             "labsutil_version")
@@ -122,6 +128,57 @@ def results_table(run_dir: str | Path, lab: str, metrics: list[str] | None = Non
     metric_cols = list(dict.fromkeys(metric_cols))
     cost_cols = [c for c in cost if c in df and df[c].notna().any()]
     return df.set_index("variant")[[*metric_cols, *cost_cols]]
+
+
+def answers_path(run_dir: str | Path, lab: str, variant: str) -> Path:
+    """`<run_dir>/answers/<lab>/<variant>.jsonl`; a '/' in the variant makes a subfolder."""
+    parts = str(variant).split("/")
+    if not variant or any(p in ("", ".", "..") for p in parts):
+        raise LedgerError(f"variant {variant!r} cannot name an answers file")
+    return Path(run_dir).joinpath(ANSWERS_DIR, lab, *parts[:-1], parts[-1] + ".jsonl")
+
+
+def _answer_line(item: Any, position: int) -> dict:
+    """One question's outcome from a dict or an object with those attributes (e.g. `rag.pipeline.Record`)."""
+    get = item.get if isinstance(item, dict) else (lambda key: getattr(item, key, None))
+    line = {key: get(key) for key in ANSWER_KEYS if get(key) is not None}
+    if line.get("qid") is None or line.get("correct") is None:
+        raise LedgerError(f"answer {position}: needs a qid and a correct flag, got {sorted(line)}")
+    line["qid"], line["correct"] = str(line["qid"]), bool(line["correct"])
+    return _clean(line)
+
+
+def record_answers(cfg, variant: str, records: Iterable[Any]) -> Path:
+    """Write one JSON line per answered question (qid, correct, and when known token_f1, tokens_in,
+    tokens_out, latency_s) to `<run_dir>/answers/<lab>/<variant>.jsonl`, replacing an earlier file.
+
+    Call it next to `record(cfg, variant, ...)` with the records the row summarises.
+    """
+    lines = [_answer_line(item, i) for i, item in enumerate(records)]
+    qids = [line["qid"] for line in lines]
+    if len(set(qids)) != len(qids):
+        raise LedgerError(f"answers of {variant!r}: a qid appears twice")
+    path = answers_path(cfg.run_dir, cfg.lab, variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    partial.replace(path)  # a reader never sees half a file
+    return path
+
+
+def read_answers(run_dir: str | Path, lab: str, variant: str) -> list[dict] | None:
+    """The per-question outcomes `record_answers` wrote for a row, or None when the lab kept none."""
+    path = answers_path(run_dir, lab, variant)
+    if not path.is_file():
+        return None
+    answers = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                answers.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise LedgerError(f"{path}:{number}: not JSON ({err.msg})") from err
+    return answers
 
 
 def save_plot(fig, cfg, name: str) -> Path:

@@ -202,6 +202,23 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "extract_tokens": _p(int, {"smoke": 64, "workshop": 96, "gpu": 256}, min=16, max=4096,
                              help="tokens the LLM may write per document when extracting triples"),
     },
+    "09": {
+        # lab 09 loads no model: it reads the run's ledger; the same values serve every profile
+        "prices_file": _p(str, None, nullable=True,
+                          help="YAML prices file (value, unit, date, source per price); None: the shipped example "
+                               "labsutil/roi/prices.yaml"),
+        "monthly_queries": _p(int, 100_000, min=1, max=10**12, help="your queries per month"),
+        "docs_updated_per_month": _p(float, 10.0, min=0.0, max=10**9,
+                                     help="documents of the corpus that change per month (how fast knowledge changes)"),
+        "retrain_every_months": _p(float, 3.0, min=0.1, max=120.0,
+                                   help="how often a fine-tuned model is retrained in your situation (months)"),
+        "low_volume": _p(int, 1_000, min=1, max=10**12, help="queries per month of the low-volume scenario"),
+        "high_volume": _p(int, 10_000_000, min=1, max=10**12, help="queries per month of the high-volume scenario"),
+        "latency_limit_s": _p(float, 2.0, min=0.001, max=3600.0,
+                              help="the strict-latency scenario's limit on p95 latency (seconds a request waits)"),
+        "sensitivity": _p(float, 0.5, min=0.05, max=0.95,
+                          help="relative change of each price in the sensitivity analysis (0.5: -50% and +50%)"),
+    },
 }
 
 

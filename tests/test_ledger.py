@@ -43,3 +43,26 @@ def test_corrupt_ledger_line_is_reported(tmp_path):
     (tmp_path / "ledger.jsonl").write_text('{"lab": "00"}\nnot json\n')
     with pytest.raises(ledger.LedgerError, match="ledger.jsonl:2"):
         ledger.read(tmp_path)
+
+
+def test_answers_sidecar_round_trip(cfg):
+    from labsutil.rag.pipeline import Record
+
+    records = [Record("q1", "single_hop", "Q?", "A", "A", True, tokens_in=10, tokens_out=2, latency_s=0.5),
+               {"qid": "q2", "correct": 0, "token_f1": 0.25}]
+    path = ledger.record_answers(cfg, "rag/k3", records)
+    assert path == cfg.run_dir / "answers" / "00" / "rag" / "k3.jsonl"
+    assert ledger.read_answers(cfg.run_dir, "00", "rag/k3") == [
+        {"qid": "q1", "correct": True, "tokens_in": 10, "tokens_out": 2, "latency_s": 0.5},
+        {"qid": "q2", "correct": False, "token_f1": 0.25}]
+    ledger.record_answers(cfg, "rag/k3", records[1:])  # a rerun replaces the file
+    assert [a["qid"] for a in ledger.read_answers(cfg.run_dir, "00", "rag/k3")] == ["q2"]
+    assert ledger.read_answers(cfg.run_dir, "00", "closed_book") is None
+
+
+@pytest.mark.parametrize("records, variant", [([{"qid": "q1"}], "v"), ([{"correct": True}], "v"),
+                                              ([{"qid": "q", "correct": 1}] * 2, "v"),
+                                              ([{"qid": "q", "correct": 1}], "../escape")])
+def test_bad_answers_are_refused(cfg, records, variant):
+    with pytest.raises(ledger.LedgerError):
+        ledger.record_answers(cfg, variant, records)

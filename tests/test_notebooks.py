@@ -3,6 +3,9 @@
 Each lab has `tests/labchecks/labNN.py` with `check(rows, run_dir)`; a lab without one fails here,
 so no notebook is only "run" without its measured results being looked at.
 
+All labs of a test session write into ONE shared run folder, as `make labs` does: each lab's rows are still
+checked by lab, and lab 09 (the ROI benchmark, last in name order) reads the ledger the earlier labs wrote.
+
 Time is measured, not asserted: each lab's seconds go to the timing report that conftest.py writes at the
 end of the session (`runs/test-timings.json`, printed with the smoke budget beside it), so a busy laptop
 shows a slow lab without failing the suite.
@@ -21,12 +24,19 @@ REPO = Path(__file__).resolve().parent.parent
 LABS = sorted((REPO / "labs").glob("[0-9][0-9]_*.ipynb"))
 
 
+@pytest.fixture(scope="session")
+def session_run_dir(tmp_path_factory) -> Path:
+    """The run folder every lab of this test session writes its ledger, plots and answers into."""
+    return tmp_path_factory.mktemp("session") / "run"
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", LABS, ids=[nb.stem for nb in LABS])
-def test_lab_runs_in_smoke_profile_and_records_results(notebook: Path, tmp_path: Path, lab_timings: dict):
+def test_lab_runs_in_smoke_profile_and_records_results(notebook: Path, tmp_path: Path, session_run_dir: Path,
+                                                      lab_timings: dict):
     import papermill as pm
 
-    run_dir = tmp_path / "run"
+    run_dir = session_run_dir
     start = time.perf_counter()
     pm.execute_notebook(str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent),
                         parameters={"profile": "smoke", "run_dir": str(run_dir)}, kernel_name="python3",
