@@ -53,7 +53,7 @@ def test_answers_sidecar_round_trip(cfg):
     path = ledger.record_answers(cfg, "rag/k3", records)
     assert path == cfg.run_dir / "answers" / "00" / "rag" / "k3.jsonl"
     assert ledger.read_answers(cfg.run_dir, "00", "rag/k3") == [
-        {"qid": "q1", "correct": True, "tokens_in": 10, "tokens_out": 2, "latency_s": 0.5},
+        {"qid": "q1", "correct": True, "token_f1": 0.0, "tokens_in": 10, "tokens_out": 2, "latency_s": 0.5},
         {"qid": "q2", "correct": False, "token_f1": 0.25}]
     ledger.record_answers(cfg, "rag/k3", records[1:])  # a rerun replaces the file
     assert [a["qid"] for a in ledger.read_answers(cfg.run_dir, "00", "rag/k3")] == ["q2"]
