@@ -58,9 +58,15 @@ def ledger_path(run_dir: str | Path) -> Path:
 
 
 def record(cfg, variant: str, metrics: dict, cost: dict | None = None, params: dict | None = None, *,
-           model: str | None = None) -> dict:
-    """Append one result row to `<cfg.run_dir>/ledger.jsonl` and return it."""
+           model: str | None = None, answers: Iterable[Any] | None = None) -> dict:
+    """Append one result row to `<cfg.run_dir>/ledger.jsonl` and return it.
+
+    `answers`: the per-question outcomes the row summarises (see `record_answers`), kept beside it so that
+    later comparisons (the ROI lab, paired tests) can align questions.
+    """
     _check_metrics(metrics)
+    if answers is not None:
+        record_answers(cfg, variant, answers)
     unknown = set(cost or {}) - set(COST_KEYS)
     if unknown:
         raise LedgerError(f"unknown cost field(s) {sorted(unknown)}; allowed: {list(COST_KEYS)}")

@@ -301,11 +301,32 @@ def test_summary_table_and_literature_check(tmp_path):
     assert list(small["claim"]) == ["chain-of-thought beats answering directly",
                                     "self-consistency beats greedy chain-of-thought"]
     assert list(small["gain"]) == [False, True]
-    assert list(small["agrees"]) == [True, False]  # no CoT gain expected at 135M; an SC gain was not expected
+    assert list(small["verdict"]) == ["agrees (points only: no per-question answers)",
+                                      "disagrees (points only: no per-question answers)"]
     large = P.literature_check(rows, n_params=540_000_000_000)
-    assert list(large["agrees"]) == [False, True]
+    assert [v.split(" ")[0] for v in large["verdict"]] == ["disagrees", "agrees"]
     fig = P.plot_quality_vs_tokens(rows)
     assert fig.axes
+
+
+def test_literature_check_is_paired_when_answers_are_kept(cfg):
+    """With the per-question answers in the ledger's sidecars, each claim is a paired comparison."""
+    from labsutil import ledger
+
+    def row(kind, correct):
+        variant = f"classify/{kind}"
+        ledger.record(cfg, variant, {"accuracy": sum(correct) / len(correct)},
+                      params={"task": "classify", "technique": kind, "k": 0, "selection": None},
+                      answers=[{"qid": f"c{i}", "correct": c} for i, c in enumerate(correct)])
+        return {"lab": cfg.lab, "variant": variant, "metrics": {"accuracy": sum(correct) / len(correct)},
+                "params": {"task": "classify", "technique": kind, "selection": None}}
+
+    rows = [row("zero_shot", [1, 0] * 10), row("cot", [1, 0] * 9 + [1, 1])]  # one question apart, n = 20
+    small = P.literature_check(rows, n_params=135_000_000, run_dir=cfg.run_dir)
+    assert small.loc[0, "verdict"] == "cannot be decided" and "+5 points" in small.loc[0, "difference (95% interval)"]
+    rows = [row("zero_shot", [0] * 60), row("cot", [1] * 40 + [0] * 20)]
+    assert P.literature_check(rows, n_params=135_000_000, run_dir=cfg.run_dir).loc[0, "verdict"] == "disagrees"
+    assert P.literature_check(rows, n_params=540e9, run_dir=cfg.run_dir).loc[0, "verdict"] == "agrees"
 
 
 # --------------------------------------------------------------------------- constrained decoding (tiny model)

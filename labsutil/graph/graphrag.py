@@ -346,7 +346,8 @@ def record_rows(cfg, retrieval: dict[str, dict[str, dict]], records: dict[str, l
             if not metrics:
                 continue
             rows.append(ledger.record(cfg, f"{mode}/{t}", metrics, cost=cost(recs) if recs else None,
-                                      params={"mode": mode, "question_type": t, "graph": graph_name}))
+                                      params={"mode": mode, "question_type": t, "graph": graph_name},
+                                      answers=recs or None))
     return rows
 
 

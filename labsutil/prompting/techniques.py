@@ -635,7 +635,9 @@ def record(cfg, result: Result) -> dict:
     """Append a result to the run's ledger as the row `<task>/<technique>`."""
     from .. import ledger
 
-    return ledger.record(cfg, result.variant, result.metrics, cost=result.cost, params=result.params)
+    answers = [{"qid": p["id"], "correct": p["correct"], "token_f1": p.get("token_f1")}
+               for p in result.predictions if "correct" in p] or None
+    return ledger.record(cfg, result.variant, result.metrics, cost=result.cost, params=result.params, answers=answers)
 
 
 def techniques_for(task: Task, cfg, llm=None) -> list[Technique]:
@@ -744,34 +746,73 @@ CLAIMS = [
 ]
 
 
-def literature_check(rows: Sequence[dict], n_params: int | None = None):
+NO_GAIN_MARGIN = 0.10  # "no gain at this size" holds when any gain is shown to be smaller than 10 points
+
+
+def _claim_verdict(comparison, gain_expected: bool | None) -> str:
+    """agrees / disagrees / cannot be decided, from the paired interval of (technique - baseline).
+
+    Where a gain is expected (a large model): the interval above zero agrees, below zero disagrees. Where no
+    gain is expected (Wei et al.: a small model gains nothing from chain-of-thought): an interval entirely
+    below +NO_GAIN_MARGIN agrees, one entirely above zero disagrees. Anything else: this n cannot decide.
+    """
+    from .. import stats
+
+    if comparison is None or gain_expected is None:
+        return "n/a"
+    if gain_expected:
+        return stats.verdict(comparison, "b>a").label
+    if comparison.ci_low > 0:
+        return "disagrees"
+    return "agrees" if comparison.ci_high < NO_GAIN_MARGIN else "cannot be decided"
+
+
+def literature_check(rows: Sequence[dict], n_params: int | None = None, run_dir=None):
     """Each published claim next to this run: did the technique gain, was a gain expected at this model
     size (the claims about chain-of-thought and self-consistency are about large models), do we agree?
 
     `quality` compares the task's headline metric, except the JSON claim, which compares parse rates.
-    For few-shot, the best k of each selection is used.
+    For few-shot, the best k of each selection is used. With `run_dir`, the two variants' per-question
+    answers (the ledger's sidecars) give a paired comparison: `difference` with its 95% interval, and
+    `verdict` says agrees / disagrees / cannot be decided at this n; without them only the points are shown.
     """
     import pandas as pd
 
-    def value(task: str, technique: str, selection: str | None, metric: str):
-        found = [r["metrics"].get(metric) for r in rows if r["params"].get("task") == task
-                 and r["params"].get("technique") == technique
-                 and (selection in (None, "best") or r["params"].get("selection") == selection)]
-        found = [v for v in found if v is not None]
-        return max(found) if found else None
+    from .. import ledger, stats
+
+    def best_row(task: str, technique: str, selection: str | None, metric: str):
+        found = [r for r in rows if r["params"].get("task") == task and r["params"].get("technique") == technique
+                 and (selection in (None, "best") or r["params"].get("selection") == selection)
+                 and r["metrics"].get(metric) is not None]
+        return max(found, key=lambda r: r["metrics"][metric]) if found else None
+
+    def paired(row_a: dict, row_b: dict):
+        if run_dir is None:
+            return None
+        a = ledger.read_answers(run_dir, row_a.get("lab", "01"), row_a["variant"])
+        b = ledger.read_answers(run_dir, row_b.get("lab", "01"), row_b["variant"])
+        if not a or not b or [x["qid"] for x in a] != [x["qid"] for x in b]:
+            return None
+        return stats.paired_binary([x["correct"] for x in a], [x["correct"] for x in b])
 
     out = []
     for claim, source, (base, base_sel), (tech, tech_sel), min_size in CLAIMS:
         for task in TASKS:
             metric = "parse_rate" if tech == "json_constrained" else QUALITY[task]
-            a, b = value(task, base, base_sel, metric), value(task, tech, tech_sel, metric)
-            if a is None or b is None:
+            row_a, row_b = best_row(task, base, base_sel, metric), best_row(task, tech, tech_sel, metric)
+            if row_a is None or row_b is None:
                 continue
-            gain = b > a
+            a, b = row_a["metrics"][metric], row_b["metrics"][metric]
             expected = None if n_params is None else bool(n_params >= min_size)
+            comparison = paired(row_a, row_b) if metric == "accuracy" else None
+            if comparison is not None:
+                verdict = _claim_verdict(comparison, expected)
+            else:
+                verdict = "n/a" if expected is None else (
+                    ("agrees" if (b > a) == expected else "disagrees") + " (points only: no per-question answers)")
             name = lambda t, sel: t + (f" ({sel}, best k)" if t == "few_shot" and sel else "")  # noqa: E731
             out.append({"task": task, "claim": claim, "source": source, "metric": metric,
                         "baseline": f"{name(base, base_sel)} = {a:.2f}", "technique": f"{name(tech, tech_sel)} = {b:.2f}",
-                        "gain": gain, "gain expected at this size": expected,
-                        "agrees": None if expected is None else gain == expected})
+                        "gain": b > a, "difference (95% interval)": comparison.difference_text() if comparison else "",
+                        "gain expected at this size": expected, "verdict": verdict})
     return pd.DataFrame(out)
