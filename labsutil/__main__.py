@@ -5,6 +5,7 @@
   build-data     regenerate the course dataset from its seed
   validate-data  check a dataset folder against the data contract
   check-data     measure the default model on a dataset (closed book, control set, gold document)
+  train          fine-tune (full, LoRA, prompt tuning) on a recipe of lab 05; runs under `accelerate launch`
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ COMMANDS = {
     "build-data": _delegate("labsutil.datagen"),
     "validate-data": _delegate("labsutil.data"),
     "check-data": _delegate("labsutil.datacheck"),
+    "train": _delegate("labsutil.tuning.cli"),
 }
 
 
