@@ -16,7 +16,8 @@ What this part teaches, in code a reader can follow:
 - `cli`: `python -m labsutil train ...`, the same training as a script, also under `accelerate launch`.
 """
 from .hparams import DEFAULT_LEARNING_RATE, METHODS, Hyperparameters
+from .merge import merge_lora
 
 # `train` stays the module (`from labsutil.tuning import train; train.train(...)`): exporting the function
 # under the same name would hide the module.
-__all__ = ["DEFAULT_LEARNING_RATE", "METHODS", "Hyperparameters"]
+__all__ = ["DEFAULT_LEARNING_RATE", "METHODS", "Hyperparameters", "merge_lora"]

@@ -107,7 +107,7 @@ def check(method: str, hp: Hyperparameters | Mapping[str, Any] | None = None, **
     for name, spec in _SPECS.items():
         check_value(name, getattr(hp, name), spec)
     if not hp.lora_targets or not all(isinstance(t, str) and t.strip() for t in hp.lora_targets):
-        raise ParameterError(f"parameter 'lora_targets' = {hp.lora_targets!r} is not allowed; "
+        raise ParameterError(f"parameter 'lora_targets' = {list(hp.lora_targets)!r} is not allowed; "
                              f"allowed: a non-empty list of module names, e.g. {list(LORA_TARGETS)}")
     if method == "prompt_tuning" and not hp.prompt_init_text.strip():
         raise ParameterError("parameter 'prompt_init_text' = '' is not allowed; allowed: a non-empty text")

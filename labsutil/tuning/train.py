@@ -222,7 +222,7 @@ def _loss_curve(log_history: list[dict]) -> list[tuple[int, float]]:
     return [(int(h["step"]), round(float(h["loss"]), 5)) for h in log_history if "loss" in h]
 
 
-def _save(trainer, method: str, folder: Path) -> None:
+def save_weights(trainer, method: str, folder: str | Path) -> None:
     """Weights as safetensors: a whole model folder (with tokenizer) for full fine-tuning, else the peft adapter."""
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.save_pretrained(folder, safe_serialization=True)
@@ -231,6 +231,15 @@ def _save(trainer, method: str, folder: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the entry
+
+def cache_key(method: str, base_model: str, train_dataset, hp: Hyperparameters | Mapping[str, Any] | None = None,
+              **hp_overrides: Any) -> str:
+    """The cache folder name of a run: base model (name and file bytes), data rows, the method's hyperparameters."""
+    hp = check(method, hp, **hp_overrides)
+    base = models.resolve_llm(base_model)
+    return cache_mod.make_key(method, base_model, cache_mod.model_identity(base.path),
+                              cache_mod.data_fingerprint(train_dataset), key_fields(method, hp))
+
 
 def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Mapping[str, Any] | None = None, *,
           cache: bool = True, progress: bool = True, what: str = "", **hp_overrides: Any) -> TrainResult:
@@ -244,8 +253,7 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
     hp = check(method, hp, **hp_overrides)
     base = models.resolve_llm(base_model)
     data_fp = cache_mod.data_fingerprint(train_dataset)
-    key = cache_mod.make_key(method, base_model, cache_mod.model_identity(base.path), data_fp,
-                             key_fields(method, hp))
+    key = cache_key(method, base_model, train_dataset, hp)
     folder = cache_mod.adapters_dir() / key
     card = cache_mod.read_card(folder) if cache else None
     if card is not None:
@@ -286,7 +294,7 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
         }
         if trainer.accelerator.is_main_process:  # one writer under `accelerate launch`
             with atomic_folder(folder) as tmp:
-                _save(trainer, method, tmp)
+                save_weights(trainer, method, tmp)
                 card["metrics"]["size_mb"] = cache_mod.size_on_disk_mb(tmp)
                 cache_mod.write_card(tmp, card)
         trainer.accelerator.wait_for_everyone()  # the others read the card once it is in place
