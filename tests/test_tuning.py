@@ -382,3 +382,44 @@ def test_cli_trains_with_two_processes_under_accelerate_launch(tiny_model_dir, f
     assert [f.name for f in folders] == [Path(card["path"]).name]  # one folder, no leftover temporary one
     llm = LLM(str(tiny_model_dir), adapter=card["path"])
     assert llm.generate("Where is Acme Corp headquartered?", max_new_tokens=4)[0].tokens_out >= 1
+
+
+# --------------------------------------------------------------------------- lab-05 evaluation helpers
+
+def test_score_model_measures_trained_untrained_and_control_questions(tiny_model_dir, ds):
+    from labsutil.data import ControlItem
+    from labsutil.llm import LLM
+    from labsutil.tuning import evaluation
+
+    sets = recipes.question_sets(ds, ["d0", "d1"])
+    control = [ControlItem("c1", "What is the capital of France?", "Paris", ("Paris", "Rome"), 0, "geo")]
+    scores = evaluation.score_model(LLM(str(tiny_model_dir)), sets.trained, sets.untrained, control,
+                                    max_new_tokens=4)
+    m = scores.metrics
+    assert m["n"] == 2 and m["mc_accuracy_n"] == 2 and m["untrained_mc_accuracy_n"] == 2
+    assert m["control_accuracy_n"] == 1 and m["mc_chance"] == 0.25
+    assert all(0 <= m[k] <= 1 for k in ("answer_accuracy", "mc_accuracy", "untrained_mc_accuracy", "control_accuracy"))
+    assert len(scores.records) == 2 and scores.cost["tokens_in"] > 0
+    assert evaluation.forgetting(0.8, 0.7) == 0.1 and evaluation.forgetting(None, 0.7) is None
+    assert [c.qid for c in evaluation.control_subset([control[0]] * 10, 3)] == ["c1"] * 3
+
+
+def test_lr_sweep_marks_the_lowest_final_loss(tiny_model_dir, facts_data, adapters_cache):
+    from labsutil.tuning import evaluation
+
+    rows = evaluation.lr_sweep("lora", str(tiny_model_dir), facts_data, [1, 30], {**FAST, "max_steps": 2},
+                               progress=False)
+    assert [r["learning_rate"] for r in rows] == [hparams.DEFAULT_LEARNING_RATE["lora"] * m for m in (1, 30)]
+    best = [r for r in rows if r["best"]]
+    assert len(best) == 1 and best[0]["final_loss"] == min(r["final_loss"] for r in rows)
+
+
+def test_lab_hyperparameters_come_from_the_config(tiny_dataset, tmp_path):
+    from labsutil import config
+
+    cfg = config.resolve("05", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path))
+    lora = hparams.check("lora", hparams.for_lab(cfg, "lora", rank=32))
+    assert lora.lora_r == 32 and lora.lora_alpha == cfg.lora_alpha_ratio * 32
+    assert lora.max_steps == cfg.train_steps and lora.batch_size == cfg.train_batch_size
+    prompt = hparams.check("prompt_tuning", hparams.for_lab(cfg, "prompt_tuning", steps=2, learning_rate=0.1))
+    assert prompt.virtual_tokens == cfg.virtual_tokens and prompt.max_steps == 2 and prompt.learning_rate == 0.1

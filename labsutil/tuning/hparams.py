@@ -120,3 +120,18 @@ def key_fields(method: str, hp: Hyperparameters) -> dict[str, Any]:
     """The hyperparameters that change what this method learns (the cache key hashes these)."""
     others = {name for m, names in _ONLY_FOR.items() if m != method for name in names}
     return {k: v for k, v in hp.as_dict().items() if k not in others and k not in _NOT_IN_KEY}
+
+
+def for_lab(cfg, method: str, *, rank: int | None = None, learning_rate: float | None = None,
+            steps: int | None = None) -> dict[str, Any]:
+    """Lab 05's hyperparameters of one run from its config: the same steps and batch for every method, LoRA
+    alpha = ratio x rank, the soft-prompt length; `learning_rate` None means the method's default."""
+    hp: dict[str, Any] = {"max_steps": steps or cfg.train_steps, "batch_size": cfg.train_batch_size,
+                          "max_length": cfg.max_length, "seed": cfg.seed, "learning_rate": learning_rate,
+                          "bf16": cfg.dtype == "bfloat16"}
+    if method == "lora":
+        r = rank or Hyperparameters.lora_r
+        hp.update(lora_r=r, lora_alpha=cfg.lora_alpha_ratio * r)
+    if method == "prompt_tuning":
+        hp.update(virtual_tokens=cfg.virtual_tokens)
+    return hp

@@ -161,3 +161,10 @@ def describe(recipe: str, paraphrases: int = 0) -> str:
     if recipe == "facts":
         return "facts" if paraphrases == 0 else f"facts+{paraphrases}para"
     return recipe
+
+
+def preview(row: dict, chars: int = 160) -> str:
+    """One training example as a line of text (a table cell)."""
+    if "text" in row:
+        return row["text"][:chars].replace("\n", " ") + (" ..." if len(row["text"]) > chars else "")
+    return f"[user] {row['prompt'][-1]['content']}  ->  [assistant] {row['completion'][0]['content']}"
