@@ -16,7 +16,7 @@ from typing import Any
 from .. import paths
 
 CARD_FILE = "card.json"
-KEY_VERSION = 1  # bump when the training code changes what the same inputs produce
+KEY_VERSION = 2  # bump when the training code changes what the same inputs produce
 _SKIPPED_MODEL_FILES = {"labsutil_conversion.json", "merged.json", "README.md", ".gitattributes", CARD_FILE}
 _IDENTITY_MEMO: dict[tuple, str] = {}
 

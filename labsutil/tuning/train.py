@@ -64,7 +64,7 @@ class TrainResult:
     def ledger_metrics(self) -> dict:
         """The training numbers for a ledger row's `metrics` (design.md section 7b)."""
         keep = ("trainable_params", "total_params", "trainable_share", "size_mb", "initial_loss", "final_loss",
-                "steps", "examples")
+                "probe_rows", "steps", "examples")
         return {**{k: self.metrics[k] for k in keep}, "from_cache": int(self.from_cache)}
 
     def ledger_cost(self) -> dict:
@@ -105,6 +105,18 @@ def is_language_modeling(dataset) -> bool:
     return "prompt" not in dataset.column_names
 
 
+# The loss before and after training is measured on the same first rows of the training data (in eval mode):
+# the first logged step and the last logging window see different batches, too noisy to say "the loss fell"
+# after a few steps. Raw documents are long (several packed blocks each), so fewer of them.
+PROBE_ROWS = {"chat": 32, "text": 8}
+
+
+def probe_rows(train_dataset):
+    """The rows whose loss is measured before and after training."""
+    rows = PROBE_ROWS["text" if is_language_modeling(train_dataset) else "chat"]
+    return train_dataset.select(range(min(rows, len(train_dataset))))
+
+
 def _sft_config(hp: Hyperparameters, output_dir: str, language_modeling: bool, progress: bool):
     import torch
     from trl import SFTConfig
@@ -115,6 +127,8 @@ def _sft_config(hp: Hyperparameters, output_dir: str, language_modeling: bool, p
         num_train_epochs=hp.epochs,
         max_steps=hp.max_steps or -1,
         per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=hp.batch_size,
+        prediction_loss_only=True,  # the probe needs the loss only (no logits, no extra forward pass)
         gradient_accumulation_steps=hp.grad_accum,
         lr_scheduler_type=hp.lr_scheduler,
         warmup_steps=hp.warmup_ratio,  # transformers 5: a float below 1 is a share of the steps
@@ -132,9 +146,9 @@ def _sft_config(hp: Hyperparameters, output_dir: str, language_modeling: bool, p
         packing_strategy="wrapped",
         completion_only_loss=not language_modeling,  # prompt tokens get label -100
         logging_steps=hp.logging_steps,
-        logging_first_step=True,  # the first step's loss is the run's initial loss
+        logging_first_step=True,  # the loss curve starts at the first step
         save_strategy="no",  # the cache saves the result once, atomically
-        eval_strategy="no",
+        eval_strategy="no",  # the probe is evaluated before and after training only
         report_to="none",  # no wandb / tensorboard / telemetry
         push_to_hub=False,
         disable_tqdm=not progress,
@@ -170,8 +184,10 @@ def _quiet_progress_callback():
 
 
 def prepare(method: str, base_path: str | Path, train_dataset, hp: Hyperparameters | Mapping | None = None, *,
-            output_dir: str | None = None, progress: bool = True):
-    """An `SFTTrainer` ready to train (exposed so that tests and the lab can look at its data and parameters)."""
+            output_dir: str | None = None, progress: bool = True, eval_dataset=None):
+    """An `SFTTrainer` ready to train (exposed so that tests and the lab can look at its data and parameters).
+
+    `eval_dataset` (same format as the training data) is what `trainer.evaluate()` measures."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
 
@@ -181,7 +197,7 @@ def prepare(method: str, base_path: str | Path, train_dataset, hp: Hyperparamete
     output_dir = output_dir or tempfile.mkdtemp(prefix="labsutil-train-")
     with _datasets_progress(False):
         trainer = SFTTrainer(model=model, args=_sft_config(hp, output_dir, language_modeling, progress),
-                             train_dataset=train_dataset, processing_class=tokenizer,
+                             train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
                              peft_config=peft_config(method, hp, base_path),
                              callbacks=[_last_step_logged_callback()])
     trainer.remove_callback(PrinterCallback)  # prints every log dict when there is no bar; the curve is kept
@@ -264,11 +280,15 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
     from ..evaluate import peak_mem_mb
 
     with tempfile.TemporaryDirectory(prefix="labsutil-train-") as workdir:
-        trainer = prepare(method, base.path, train_dataset, hp, output_dir=workdir, progress=progress)
+        probe = probe_rows(train_dataset)
+        trainer = prepare(method, base.path, train_dataset, hp, output_dir=workdir, progress=progress,
+                          eval_dataset=probe)
         trainable, total = parameter_counts(trainer.model)
+        loss_before = trainer.evaluate()["eval_loss"]
         start = time.perf_counter()
         output = trainer.train()
         seconds = time.perf_counter() - start
+        loss_after = trainer.evaluate()["eval_loss"]
         curve = _loss_curve(trainer.state.log_history)
         card = {
             "what": what, "method": method, "key": key,
@@ -282,8 +302,9 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
                 "trainable_params": trainable, "total_params": total,
                 "trainable_share": trainable / total if total else float("nan"),
                 "peak_mem_mb": peak_mem_mb(),  # of this process so far (training is usually its largest use)
-                "initial_loss": curve[0][1] if curve else None,
-                "final_loss": curve[-1][1] if curve else None,
+                # the loss on the same probe rows (the first rows of the data) before and after training
+                "initial_loss": round(float(loss_before), 5), "final_loss": round(float(loss_after), 5),
+                "probe_rows": len(probe),
                 "train_loss_mean": round(float(output.training_loss), 5),
                 "steps": int(trainer.state.global_step), "examples": len(train_dataset),
                 "processes": trainer.accelerator.num_processes,

@@ -41,7 +41,9 @@ def check(rows, run_dir):
             # training numbers are recorded, and the loss fell
             assert row["cost"]["train_seconds"] > 0 and row["cost"]["peak_mem_mb"] > 0, variant
             assert m["size_mb"] > 0 and m["steps"] >= 1 and m["trainable_params"] >= 1, variant
-            assert m["final_loss"] < m["initial_loss"], (variant, m["initial_loss"], m["final_loss"])
+            # the loss on the same probe rows before and after training
+            assert m["probe_rows"] >= 1 and m["final_loss"] < m["initial_loss"], (variant, m["initial_loss"],
+                                                                                  m["final_loss"])
 
     # what each method trains: the whole model, an adapter, a soft prompt
     share = {v: by[v]["metrics"]["trainable_share"] for v in method_rows}
