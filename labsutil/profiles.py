@@ -204,6 +204,9 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # Sizing (a training step of SmolLM2-135M on a 2-core CPU, fp32): LoRA ~1.6 s at 4 x 256 tokens
         # (stack-notes.md), so ~0.9 s for 8 fact examples of ~70 tokens; full ~1.2 s; prompt tuning ~1.1 s (20 more
         # tokens per example). The workshop trains ~9 models of train_steps steps each, plus the sweep.
+        # Measured once, smoke with 2 ranks, 3 steps x 4, 16 control questions, on a loaded machine (load 2-3.7):
+        # 412 s, of which ~30 s per model evaluation (8 models), 118 s training, 55 s base + RAG (cold index).
+        # Smoke below trains one rank, 2 steps x 2 and scores 8 control questions; not yet re-measured.
         "n_eval": _p(int, None, min=1, nullable=True,
                      help="trained-document test questions evaluated per model (None: all of them; "
                           "min_test_questions sets how many there are)"),
@@ -222,14 +225,14 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                 help="comma-separated k: facts plus k paraphrases each (0: stated once)"),
         "methods": _p(str, "full,lora,prompt_tuning",
                       help="comma-separated methods compared on the best recipe (full, lora, prompt_tuning)"),
-        "lora_ranks": _p(str, {"smoke": "8,32", "workshop": "8,32", "gpu": "8,64"},
+        "lora_ranks": _p(str, {"smoke": "8", "workshop": "8,32", "gpu": "8,64"},
                          help="comma-separated LoRA ranks; the first one also trains every recipe"),
         "lora_alpha_ratio": _p(float, 2.0, min=0.01, max=1000.0,
                                help="LoRA alpha = ratio x rank (scale alpha / r stays constant; Biderman et al. use 2)"),
         "virtual_tokens": _p(int, 20, min=1, max=512, help="soft-prompt length of prompt tuning (Lester et al.)"),
-        "train_steps": _p(int, {"smoke": 3, "workshop": 30, "gpu": 300}, min=1, max=1000000,
+        "train_steps": _p(int, {"smoke": 2, "workshop": 30, "gpu": 300}, min=1, max=1000000,
                           help="optimizer steps of every training run (the same compute for every recipe and method)"),
-        "train_batch_size": _p(int, {"smoke": 4, "workshop": 8, "gpu": 16}, min=1, max=4096,
+        "train_batch_size": _p(int, {"smoke": 2, "workshop": 8, "gpu": 16}, min=1, max=4096,
                                help="training examples per step"),
         "max_length": _p(int, 256, min=32, max=8192,
                          help="tokens per training example; raw documents are packed into blocks of this length"),
@@ -244,7 +247,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                             "facts-once data; the lowest final training loss wins ('' skips the sweep)"),
         "lr_sweep_steps": _p(int, {"smoke": 2, "workshop": 8, "gpu": 50}, min=1, max=100000,
                              help="optimizer steps of each sweep run"),
-        "control_n": _p(int, {"smoke": 16, "workshop": 100, "gpu": None}, min=1, nullable=True,
+        "control_n": _p(int, {"smoke": 8, "workshop": 100, "gpu": None}, min=1, nullable=True,
                         help="control-set questions (general knowledge) scored per model for forgetting (None: all)"),
         "merge_prompts": _p(int, {"smoke": 4, "workshop": 16, "gpu": 16}, min=1, max=1000,
                             help="prompts on which merged and unmerged LoRA must give the same greedy answers"),
