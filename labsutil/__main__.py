@@ -7,6 +7,7 @@
   check-data     measure the default model on a dataset (closed book, control set, gold document)
   bench          answers per second on lab 02's RAG prompts: today's path against the faster ones
   slides         build the slide decks to offline HTML with the latest run's numbers (--install: reveal.js)
+  train          fine-tune (full, LoRA, prompt tuning) on a recipe of lab 05; runs under `accelerate launch`
 """
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ COMMANDS = {
     "check-data": _delegate("labsutil.datacheck"),
     "bench": _bench,
     "slides": _delegate("labsutil.slides"),
+    "train": _delegate("labsutil.tuning.cli"),
 }
 
 

@@ -170,6 +170,7 @@ class _TransformersBackend:
 
             model = PeftModel.from_pretrained(model, adapter)
         self.model = model.eval()
+        self.soft_prompt = _soft_prompt_length(self.model)
         self.eos_ids = self._eos_ids()
 
     def _eos_ids(self) -> set[int]:
@@ -199,9 +200,12 @@ class _TransformersBackend:
             options.update(temperature=None, top_p=None, top_k=None)
         start = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(**enc, **options)
+            if self.soft_prompt:
+                new_tokens = self._generate_after_soft_prompt(enc, options).tolist()
+            else:
+                out = self.model.generate(**enc, **options)
+                new_tokens = out[:, enc["input_ids"].shape[1]:].tolist()
         latency = time.perf_counter() - start
-        new_tokens = out[:, enc["input_ids"].shape[1]:].tolist()
         results = []
         for row, mask in zip(new_tokens, enc["attention_mask"]):
             end = next((i for i, tok in enumerate(row) if tok in self.eos_ids), None)
@@ -225,6 +229,7 @@ class _TransformersBackend:
         mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
         with torch.inference_mode():
             logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        logits = logits[:, logits.shape[1] - ids.shape[1]:]  # a soft prompt's virtual tokens come first: drop them
         logprobs = torch.log_softmax(logits, dim=-1)
         scores = []
         for row, (start, end) in enumerate(spans):
@@ -233,6 +238,39 @@ class _TransformersBackend:
             picked = logprobs[row, start - 1:end - 1].gather(-1, targets.unsqueeze(-1))
             scores.append(float(picked.sum()))
         return scores
+
+
+    def _generate_after_soft_prompt(self, enc, options):
+        """Greedy/sampled generation behind a prompt-tuning soft prompt: the virtual token embeddings are put
+        before the (left-padded) input and the base model generates from embeddings with its normal KV cache.
+
+        peft's own generate for prompt tuning diverges from a step-by-step forward after the first token with
+        transformers 5.24 (the cached positions miss the virtual tokens); this matches the forward exactly.
+        With the virtual tokens first and the mask 1 for them, positions count from the mask, so the input
+        starts at position `soft_prompt` as in training. Returns only the new tokens.
+        """
+        torch = self.torch
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        embeds = self.model.get_input_embeddings()(ids)
+        prompt = self.model.get_prompt(batch_size=ids.shape[0]).to(embeds.dtype)
+        prefix_mask = torch.ones(ids.shape[0], self.soft_prompt, dtype=mask.dtype, device=mask.device)
+        return self.model.get_base_model().generate(inputs_embeds=torch.cat([prompt, embeds], dim=1),
+                                                    attention_mask=torch.cat([prefix_mask, mask], dim=1), **options)
+
+
+def _soft_prompt_length(model) -> int:
+    """Virtual tokens a prompt-tuning (or p-tuning) adapter puts before every input; 0 for other models."""
+    config = getattr(model, "active_peft_config", None)
+    if config is None or str(getattr(config.peft_type, "value", config.peft_type)) not in ("PROMPT_TUNING", "P_TUNING"):
+        return 0
+    return int(config.num_virtual_tokens)
+
+
+def _adapter_type(adapter: str) -> str:
+    import json
+
+    config = Path(adapter) / "adapter_config.json"
+    return json.loads(config.read_text()).get("peft_type", "?") if config.is_file() else "?"
 
 
 class _VLLMBackend:
@@ -252,6 +290,9 @@ class _VLLMBackend:
         except ImportError as err:
             raise BackendUnavailable("backend 'vllm' is not installed: pip install -e '.[gpu]' "
                                      "(or use backend='transformers')") from err
+        if adapter and _adapter_type(adapter) != "LORA":
+            raise BackendUnavailable(f"backend 'vllm' serves LoRA adapters only; {adapter} is a "
+                                     f"{_adapter_type(adapter)} adapter: use backend='transformers'")
         self.vllm = vllm
         self.engine = vllm.LLM(model=str(path), dtype=dtype, enable_lora=bool(adapter), seed=0)
         self.tokenizer = self.engine.get_tokenizer()

@@ -202,6 +202,61 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "extract_tokens": _p(int, {"smoke": 64, "workshop": 96, "gpu": 256}, min=16, max=4096,
                              help="tokens the LLM may write per document when extracting triples"),
     },
+    "05": {
+        # Sizing (a training step of SmolLM2-135M on a 2-core CPU, fp32): LoRA ~1.6 s at 4 x 256 tokens
+        # (stack-notes.md), so ~0.9 s for 8 fact examples of ~70 tokens; full ~1.2 s; prompt tuning ~1.1 s (20 more
+        # tokens per example). The workshop trains ~9 models of train_steps steps each, plus the sweep.
+        # Measured once, smoke with 2 ranks, 3 steps x 4, 16 control questions, on a loaded machine (load 2-3.7):
+        # 412 s, of which ~30 s per model evaluation (8 models), 118 s training, 55 s base + RAG (cold index).
+        # Smoke below trains one rank, 2 steps x 2 and scores 8 control questions; not yet re-measured.
+        "n_eval": _p(int, None, min=1, nullable=True,
+                     help="trained-document test questions evaluated per model (None: all of them; "
+                          "min_test_questions sets how many there are)"),
+        "max_new_tokens": _p(int, {"smoke": 12, "workshop": 16, "gpu": 32}, min=4, max=4096,
+                             help="tokens generated per closed-book answer (the answers are a few words)"),
+        "question_types": _p(str, "single_hop",
+                             help="comma-separated question types that count as 'about the trained documents' "
+                                  "(one fact answers a single-hop question)"),
+        "min_test_questions": _p(int, {"smoke": 10, "workshop": 60, "gpu": 60}, min=1, max=100000,
+                                 help="train on enough documents that at least this many test questions are about them"),
+        "fact_scope": _p(str, {"smoke": "question", "workshop": "question", "gpu": "document"},
+                         choices=("question", "document"),
+                         help="facts trained: those stating the answer of a test question about the documents "
+                              "(~1 per question), or every fact of the documents (~10 per document)"),
+        "paraphrase_counts": _p(str, {"smoke": "0,1", "workshop": "0,1,3,5", "gpu": "0,1,3,5"},
+                                help="comma-separated k: facts plus k paraphrases each (0: stated once)"),
+        "methods": _p(str, "full,lora,prompt_tuning",
+                      help="comma-separated methods compared on the best recipe (full, lora, prompt_tuning)"),
+        "lora_ranks": _p(str, {"smoke": "8", "workshop": "8,32", "gpu": "8,64"},
+                         help="comma-separated LoRA ranks; the first one also trains every recipe"),
+        "lora_alpha_ratio": _p(float, 2.0, min=0.01, max=1000.0,
+                               help="LoRA alpha = ratio x rank (scale alpha / r stays constant; Biderman et al. use 2)"),
+        "virtual_tokens": _p(int, 20, min=1, max=512, help="soft-prompt length of prompt tuning (Lester et al.)"),
+        "train_steps": _p(int, {"smoke": 2, "workshop": 30, "gpu": 300}, min=1, max=1000000,
+                          help="optimizer steps of every training run (the same compute for every recipe and method)"),
+        "train_batch_size": _p(int, {"smoke": 2, "workshop": 8, "gpu": 16}, min=1, max=4096,
+                               help="training examples per step"),
+        "max_length": _p(int, 256, min=32, max=8192,
+                         help="tokens per training example; raw documents are packed into blocks of this length"),
+        "lr_full": _p(float, None, min=1e-8, max=1.0, nullable=True,
+                      help="learning rate of full fine-tuning (None: the best of the sweep, else the default 5e-5)"),
+        "lr_lora": _p(float, None, min=1e-8, max=1.0, nullable=True,
+                      help="learning rate of LoRA (None: the best of the sweep, else the default 1e-3)"),
+        "lr_prompt_tuning": _p(float, None, min=1e-8, max=10.0, nullable=True,
+                               help="learning rate of prompt tuning (None: the best of the sweep, else the default 3e-2)"),
+        "lr_sweep": _p(str, {"smoke": "", "workshop": "0.3,1,3", "gpu": "0.1,0.3,1,3,10"},
+                       help="comma-separated multiples of each method's default learning rate tried on the "
+                            "facts-once data; the lowest final training loss wins ('' skips the sweep)"),
+        "lr_sweep_steps": _p(int, {"smoke": 2, "workshop": 8, "gpu": 50}, min=1, max=100000,
+                             help="optimizer steps of each sweep run"),
+        "control_n": _p(int, {"smoke": 8, "workshop": 100, "gpu": None}, min=1, nullable=True,
+                        help="control-set questions (general knowledge) scored per model for forgetting (None: all)"),
+        "merge_prompts": _p(int, {"smoke": 4, "workshop": 16, "gpu": 16}, min=1, max=1000,
+                            help="prompts on which merged and unmerged LoRA must give the same greedy answers"),
+        "chunk_size": _p(int, 500, min=50, max=20000, help="characters per chunk of the RAG comparison (lab 02's)"),
+        "chunk_overlap": _p(int, 50, min=0, max=5000, help="characters shared by neighbouring chunks"),
+        "top_k": _p(int, 3, min=1, max=50, help="chunks in the prompt of the RAG comparison (lab 02's k)"),
+    },
     "09": {
         # lab 09 loads no model: it reads the run's ledger; the same values serve every profile
         "prices_file": _p(str, None, nullable=True,

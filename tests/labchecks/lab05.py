@@ -1,0 +1,74 @@
+"""Lab 05 (fine-tuning): assertions on the ledger rows the notebook wrote.
+
+TODO(lead): once labsutil.stats is merged, also assert n / ci_low / ci_high on every accuracy row.
+"""
+
+RATES = ("answer_accuracy", "mc_accuracy", "untrained_mc_accuracy", "untrained_answer_accuracy",
+         "control_accuracy", "trainable_share")
+
+
+def _ints(text):
+    return [int(x) for x in str(text).replace(" ", "").split(",") if x]
+
+
+def _strs(text):
+    return [x.strip() for x in str(text).split(",") if x.strip()]
+
+
+def check(rows, run_dir):
+    by = {r["variant"]: r for r in rows}
+    params = by["base"]["params"]
+    ks, ranks, methods = _ints(params["paraphrase_counts"]), _ints(params["lora_ranks"]), _strs(params["methods"])
+
+    # every recipe and every method has a row
+    recipes = {"recipe/documents", "recipe/qa", *[f"recipe/facts" + (f"+{k}para" if k else "") for k in ks]}
+    method_rows = {f"method/lora_r{r}" for r in ranks if "lora" in methods}
+    method_rows |= {f"method/{m}" for m in methods if m != "lora"}
+    assert recipes | method_rows | {"base", f"rag_k{params['top_k']}", "lora_merged"} <= set(by), sorted(
+        (recipes | method_rows) - set(by))
+
+    # metrics in range; every model is scored on the same questions and the control set
+    n, control_n = by["base"]["metrics"]["n"], by["base"]["metrics"]["control_accuracy_n"]
+    assert n >= 1 and control_n >= 1
+    for variant, row in by.items():
+        m = row["metrics"]
+        for key in RATES:
+            if key in m:
+                assert m[key] is not None and 0.0 <= m[key] <= 1.0, (variant, key, m[key])
+        if variant in recipes | method_rows:
+            assert m["n"] == n and m["control_accuracy_n"] == control_n, variant
+            assert m["forgetting"] == round(by["base"]["metrics"]["control_accuracy"] - m["control_accuracy"], 4)
+            # training numbers are recorded, and the loss fell
+            assert row["cost"]["train_seconds"] > 0 and row["cost"]["peak_mem_mb"] > 0, variant
+            assert m["size_mb"] > 0 and m["steps"] >= 1 and m["trainable_params"] >= 1, variant
+            # the loss on the same probe rows before and after training
+            assert m["probe_rows"] >= 1 and m["final_loss"] < m["initial_loss"], (variant, m["initial_loss"],
+                                                                                  m["final_loss"])
+
+    # what each method trains: the whole model, an adapter, a soft prompt
+    share = {v: by[v]["metrics"]["trainable_share"] for v in method_rows}
+    size = {v: by[v]["metrics"]["size_mb"] for v in method_rows}
+    lora = f"method/lora_r{ranks[0]}"
+    if "method/full" in share:
+        assert share["method/full"] == 1.0 and size["method/full"] > size.get(lora, 0)
+    if "method/prompt_tuning" in share and lora in share:
+        assert share["method/prompt_tuning"] < share[lora] < 1.0
+        assert size["method/prompt_tuning"] < size[lora]
+    if len(ranks) > 1:
+        assert by[f"method/lora_r{ranks[0]}"]["metrics"]["trainable_params"] < by[f"method/lora_r{ranks[1]}"][
+            "metrics"]["trainable_params"]
+
+    # the learning-rate sweep: one best rate per swept method
+    if _strs(params["lr_sweep"]):
+        swept = {v.split("/")[1] for v in by if v.startswith("lr_sweep/")}
+        assert swept, "lr_sweep is set but no sweep rows were written"
+        for method in swept:
+            assert sum(by[v]["metrics"]["best"] for v in by if v.startswith(f"lr_sweep/{method}/")) == 1, method
+
+    # merged LoRA answers like the adapter and decodes no slower (within timing noise)
+    merged = by["lora_merged"]["metrics"]
+    assert merged["same_greedy"] == 1.0, merged
+    assert merged["tokens_per_s_merged"] >= 0.8 * merged["tokens_per_s_unmerged"], merged
+
+    for plot in ("05_accuracy_vs_paraphrases.png", "05_learning_vs_forgetting.png"):
+        assert (run_dir / "plots" / plot).is_file(), plot
