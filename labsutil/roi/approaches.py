@@ -66,6 +66,8 @@ class Pick:
     rows: tuple[dict, ...]
     detail: str = ""
     extra_train_rows: tuple[dict, ...] = ()
+    # questions answered together in one batched run, when the rows split that run (lab 04's rows by type)
+    answered_together: int | None = None
 
 
 Selector = Callable[[list[dict]], list[Pick]]  # the lab's rows -> zero or more picks
@@ -159,13 +161,15 @@ def pooled_modes(modes: Sequence[str]) -> Selector:
         if not common:
             return []
         pooled = {m: tuple(types[t] for t in common) for m, types in by_mode.items()}
+        together = {m: sum(_n(r) for r in types.values()) for m, types in by_mode.items()}
 
         def pooled_key(m):
             group = pooled[m]
             n = sum(_n(r) for r in group)
             return (sum(_accuracy(r) * _n(r) for r in group) / n, -sum(_tokens_per_q(r) * _n(r) for r in group), m)
         best = max(pooled, key=pooled_key)
-        return [Pick(pooled[best], f"best of {sorted(pooled)} pooled over {', '.join(common)}: {best}")]
+        return [Pick(pooled[best], f"best of {sorted(pooled)} pooled over {', '.join(common)}: {best}",
+                     answered_together=together[best])]
     select.describe = f"the best of {list(modes)}, pooled over question types"
     return select
 
@@ -228,10 +232,15 @@ def _batches(row: dict) -> int:
     return math.ceil(_n(row) / max(1, batch))
 
 
-def _compute_seconds(rows: Sequence[dict]) -> float | None:
-    """Machine seconds per question: each batch waits its wall time (p50 of what its questions report)."""
+def _compute_seconds(rows: Sequence[dict], together: int | None = None) -> float | None:
+    """Machine seconds per question. Every question of a batch reports the batch's wall time, so a batch
+    costs what its questions waited (p50), and a question its share: wait x batches / questions. Rows that
+    split one batched run (`together` questions in all) share its batches."""
     if any(r["cost"].get("latency_p50_s") is None for r in rows):
         return None
+    if together:
+        batch = int(rows[0]["params"].get("batch_size") or 1)
+        return _weighted(rows, "latency_p50_s") * math.ceil(together / max(1, batch)) / together
     total = sum(r["cost"]["latency_p50_s"] * _batches(r) for r in rows)
     return total / sum(_n(r) for r in rows)
 
@@ -275,7 +284,7 @@ def measure(spec: Spec, pick: Pick, run_dir=None, *, knowledge: str | None = Non
     correct = round(sum(_accuracy(r) * _n(r) for r in rows))
     low, high = _interval(rows, correct, n)
     notes = []
-    compute = _compute_seconds(rows)
+    compute = _compute_seconds(rows, pick.answered_together)
     if compute is None:
         compute = 0.0
         notes.append("no latency recorded: compute per query taken as 0")

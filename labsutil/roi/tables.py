@@ -22,7 +22,7 @@ def summary(measured: Sequence[Measured], prices: Prices, s: Scenario):
         rows.append({
             "approach": m.approach, "lab": m.lab, "accuracy": round(m.accuracy, 3),
             "95% CI": f"[{m.ci_low:.2f}, {m.ci_high:.2f}]", "n": m.n,
-            "p50 s": m.latency_p50_s, "p95 s": m.latency_p95_s,
+            "p50 s": _round(m.latency_p50_s, 2), "p95 s": _round(m.latency_p95_s, 2),
             "tokens in/q": round(m.tokens_in_per_q, 1), "tokens out/q": round(m.tokens_out_per_q, 1),
             "one-time": round(c.one_time, 4), "per 1k queries": round(c.per_1k, 4),
             "API per 1k (comparison)": round(c.api_per_1k, 4),
@@ -96,6 +96,10 @@ def record(cfg, measured: Sequence[Measured], prices: Prices, recs: Sequence[Rec
     return written
 
 
+def _round(value, digits: int):
+    return None if value is None else round(value, digits)
+
+
 def report_summary(run_dir: str | Path):
     """The ROI summary for the run report: one row per approach from lab 09's ledger rows; None when lab 09
     has not run in this folder."""
@@ -109,9 +113,11 @@ def report_summary(run_dir: str | Path):
         m, c, p = r["metrics"], r["cost"], r["params"]
         cur = p.get("currency", "")
         out.append({"approach": p.get("approach", r["variant"][len(SUMMARY_PREFIX):]), "lab": p.get("source_lab"),
-                    "accuracy": m.get("answer_accuracy"), "95% CI": f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]",
-                    "n": m.get("n"), "p95 latency s": c.get("latency_p95_s"),
+                    "accuracy": _round(m.get("answer_accuracy"), 3),
+                    "95% CI": f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]", "n": m.get("n"),
+                    "p95 latency s": _round(c.get("latency_p95_s"), 2),
                     "tokens/query": round((m.get("tokens_in_per_query") or 0) + (m.get("tokens_out_per_query") or 0), 1),
-                    f"one-time {cur}": m.get("one_time_cost"), f"{cur} per 1k queries": m.get("cost_per_1k_queries"),
-                    f"{cur} per month": m.get("monthly_cost")})
+                    f"one-time {cur}": _round(m.get("one_time_cost"), 4),
+                    f"{cur} per 1k queries": _round(m.get("cost_per_1k_queries"), 4),
+                    f"{cur} per month": _round(m.get("monthly_cost"), 2)})
     return pd.DataFrame(out).set_index("approach")
