@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from labsutil.feedback import convert
 from labsutil.feedback.store import SCHEMA_VERSION, FeedbackError, SchemaError, Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -274,3 +273,11 @@ def test_trl_trainers_accept_the_exports(store, tiny_model_dir, tmp_path):
     assert {"prompt_ids", "chosen_ids", "rejected_ids"} <= set(dpo.train_dataset.column_names)
     kto = KTOTrainer(model=model, args=KTOConfig(**common), train_dataset=exports.kto, processing_class=tokenizer)
     assert "label" in kto.train_dataset.column_names
+
+
+def test_query_is_read_only(store):
+    assert store.query("SELECT COUNT(*) FROM interactions")[0][0] == 3
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store.query("DELETE FROM interactions")
+    store.add_feedback(1, "thumbs", "up")  # writes through the store still work afterwards
+    assert store.counts()["total"] == 1

@@ -17,6 +17,7 @@ Cohen's kappa (scikit-learn) and order consistency, with Wilson 95% intervals.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -200,7 +201,7 @@ def agreement(verdicts: Sequence[PairVerdict], reference: Sequence[str]) -> dict
         "judge_decisive_accuracy": round(decisive_hits / len(decisive), 4) if decisive else float("nan"),
         "judge_decisive_accuracy_n": len(decisive), "judge_decisive_accuracy_ci_low": dec_low,
         "judge_decisive_accuracy_ci_high": dec_high,
-        "judge_kappa": round(kappa, 4) if kappa == kappa else kappa,
+        "judge_kappa": kappa if math.isnan(kappa) else round(kappa, 4),
         "order_consistency": round(consistent / n, 4) if n else float("nan"),
         "order_consistency_ci_low": cons_low, "order_consistency_ci_high": cons_high,
         "first_position_rate": round(sum(shown_first) / len(shown_first), 4) if shown_first else float("nan"),

@@ -235,11 +235,6 @@ def _check_count(name: str, value, *, row: int | None) -> None:
         raise FeedbackError(name, value, "must be a non-negative integer or None", row=row)
 
 
-def _check_round(value, *, row: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise FeedbackError("round", value, "must be a non-negative integer or None", row=row)
-
-
 def check_feedback_value(kind: str, value, *, row: int | None = None):
     """The stored form of a feedback value, or FeedbackError. `kind` must already be valid."""
     if kind == "thumbs":
@@ -310,8 +305,14 @@ class Store:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
     def query(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
-        """A read-only look at the tables (for the lab's own SQL exercises)."""
-        return self._conn.execute(sql, params).fetchall()
+        """Run a read-only SQL statement (for the lab's own SQL exercises); a write is refused by SQLite."""
+        if self._in_transaction:
+            return self._conn.execute(sql, params).fetchall()
+        self._conn.execute("PRAGMA query_only = ON")
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        finally:
+            self._conn.execute("PRAGMA query_only = OFF")
 
     # ------------------------------------------------------------------ model versions
     def add_model_version(self, version_id: str, *, base_model: str, status: str = "challenger",
@@ -431,7 +432,7 @@ class Store:
         if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))
                                     or not latency >= 0):
             raise FeedbackError("latency_s", latency, "must be a non-negative number of seconds or None", row=row)
-        _check_round(r.get("round"), row=row)
+        _check_count("round", r.get("round"), row=row)
         return (version, r["question_id"], r["prompt"], r.get("system"), json.dumps(list(docs)), r["response"],
                 r.get("tokens_in"), r.get("tokens_out"), latency, r.get("round"))
 
@@ -505,7 +506,7 @@ class Store:
         _check_text("annotator", r.get("annotator", "human"), row=row)
         _check_text("reason", r.get("reason"), row=row, allow_none=True, nonempty=False)
         round_ = r.get("round")
-        _check_round(round_, row=row)
+        _check_count("round", round_, row=row)
         return (first.id, other_id, kind, value, r.get("reason"), source, r.get("annotator", "human"),
                 first.round if round_ is None else round_)
 
