@@ -281,3 +281,16 @@ def test_query_is_read_only(store):
         store.query("DELETE FROM interactions")
     store.add_feedback(1, "thumbs", "up")  # writes through the store still work afterwards
     assert store.counts()["total"] == 1
+
+
+def test_a_failed_block_rolls_back_every_write_in_it(store):
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with store.transaction():
+            store.add_feedback(1, "thumbs", "up")
+            store.log_interaction("v0", "q9", "p", "r")
+            raise RuntimeError("interrupted")
+    assert store.counts()["total"] == 0 and len(store.interactions()) == 3
+    with store.transaction():
+        store.add_feedback(1, "thumbs", "up")
+        store.add_feedback(2, "thumbs", "down")
+    assert store.counts()["thumbs"] == 2

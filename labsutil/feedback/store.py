@@ -182,9 +182,9 @@ class AuditEntry:
 
 def _connect(path: Path, timeout_s: float) -> sqlite3.Connection:
     # isolation_level=None: no implicit transactions; every write below opens its own BEGIN IMMEDIATE.
+    # timeout= is SQLite's busy timeout: a writer finding the lock taken retries for that long before failing.
     conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode.lower() != "wal":
@@ -293,11 +293,11 @@ class Store:
         self._in_transaction = True
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
             self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:  # the block failed, or COMMIT itself did
+                self._conn.execute("ROLLBACK")
+            raise
         finally:
             self._in_transaction = False
 
