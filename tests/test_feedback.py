@@ -2,6 +2,11 @@
 scripted fake LLM), the gate and registry, and the widget's logic (clicks simulated in Python)."""
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+from pathlib import Path
+
 import pytest
 
 from labsutil.data import QAItem
@@ -12,6 +17,8 @@ from labsutil.feedback.registry import GatePolicy, Registry, RegistryError, pair
 from labsutil.feedback.store import Store
 from labsutil.feedback.widget import FeedbackWidget, NotEnoughLabels, PairItem, require_labels
 from labsutil.llm import Generation
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def qa(qid, answer, qtype="single_hop", doc="d1"):
@@ -396,4 +403,58 @@ def test_require_labels_refuses_too_few(store):
 def test_wait_for_labels_needs_a_kernel(store):
     widget, _ = widget_over(store, n=1)
     with pytest.raises(RuntimeError, match="running Jupyter kernel"):
-        widget.wait_for_labels(1, timeout_s=0.1)
+        asyncio.run(widget.wait_for_labels(1, timeout_s=0.1))
+
+
+KERNEL_SETUP = """
+import ipykernel
+from labsutil.feedback.store import Store
+from labsutil.feedback.widget import FeedbackWidget, PairItem
+store = Store({path!r})
+store.add_model_version("v0", base_model="tiny", status="champion")
+store.add_model_version("v1", base_model="tiny")
+a, b = (store.log_interaction(v, "q1", "Where?", text) for v, text in (("v0", "Lisbon"), ("v1", "Porto")))
+widget = FeedbackWidget(store, [PairItem(a, b, "Where?")])
+print(widget.verdict.model_id, widget.submit.model_id)
+"""
+
+
+def test_a_cell_awaiting_labels_receives_the_widget_events(tmp_path):
+    """A real kernel: one cell awaits wait_for_labels while the front end's messages (a verdict, a click on
+    Submit) arrive, as JupyterLab sends them; the awaiting cell sees the label (no browser needed)."""
+    from jupyter_client.manager import start_new_kernel
+
+    from importlib.metadata import version
+
+    if (7, 0) <= tuple(int(x) for x in version("ipykernel").split(".")[:2]) < (7, 4):
+        pytest.skip("ipykernel 7.0-7.3 hold widget events until the cell ends unless they come over a subshell "
+                    "(JupyterLab sends them so; this plain client does not)")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    manager, client = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        def outputs(msg_id, timeout_s=60):
+            texts, deadline = [], time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                msg = client.get_iopub_msg(timeout=timeout_s)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    texts.append(msg["content"]["text"].strip())
+                elif msg["msg_type"] == "error":
+                    raise AssertionError(msg["content"]["evalue"])
+                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    return texts
+            raise AssertionError("the kernel did not finish the cell in time")
+
+        verdict_id, submit_id = outputs(client.execute(KERNEL_SETUP.format(path=str(tmp_path / "f.sqlite"))))[0].split()
+        waiting = client.execute("n = await widget.wait_for_labels(1, timeout_s=60)\nprint('labelled', n)")
+        time.sleep(1)  # the cell is now waiting
+        for comm_id, data in ((verdict_id, {"method": "update", "state": {"index": 0}, "buffer_paths": []}),
+                              (submit_id, {"method": "custom", "content": {"event": "click"}})):
+            client.shell_channel.send(client.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+        assert outputs(waiting) == ["labelled 1"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    with Store(tmp_path / "f.sqlite") as store:
+        assert store.counts()["pairwise"] == 1 and store.feedback()[0].value == "a"

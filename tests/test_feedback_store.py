@@ -294,3 +294,31 @@ def test_a_failed_block_rolls_back_every_write_in_it(store):
         store.add_feedback(1, "thumbs", "up")
         store.add_feedback(2, "thumbs", "down")
     assert store.counts()["thumbs"] == 2
+
+
+def test_threads_share_a_store_without_joining_each_others_transactions(store):
+    """Widget handlers can run on a kernel subshell thread: a write from another thread waits for an open
+    transaction to end instead of joining it, so a rollback there takes nothing of the other thread's."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def abandoned_transaction():
+        with pytest.raises(RuntimeError):
+            with store.transaction():
+                store.add_feedback(1, "thumbs", "up", annotator="abandoned")
+                started.set()
+                release.wait(10)
+                raise RuntimeError("abandoned")
+
+    first = threading.Thread(target=abandoned_transaction)
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=lambda: store.add_feedback(2, "thumbs", "down", annotator="other thread"))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # waiting for the first thread's transaction
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert [f.annotator for f in store.feedback()] == ["other thread"]

@@ -1,5 +1,6 @@
 """The feedback widget in a real browser: JupyterLab headless on a loopback port, Chromium driven by
-Playwright, a person's clicks simulated, and the rows read back from the SQLite store.
+Playwright, a person's clicks simulated (once with the kernel idle between cells, once while a cell waits in
+`wait_for_labels`), and the rows read back from the SQLite store.
 
 Needs Chromium (Debian's `chromium` package; `LABS_CHROMIUM` may name another binary). Without it the test
 is skipped with a message saying how to install it. Takes about a minute (JupyterLab and a kernel start).
@@ -97,8 +98,11 @@ def write_notebook(path: Path, store_path: Path, items: list[tuple[int, int, str
         "widget = FeedbackWidget(store, items, annotator='browser-test', round=1, seed=0)\n"
         "widget"
     )
+    wait = "labelled = await widget.wait_for_labels(2, timeout_s=120)\nprint(f'waited: {labelled} labelled')"
     notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "widget", "metadata": {},
-                           "outputs": [], "source": source}],
+                           "outputs": [], "source": source},
+                          {"cell_type": "code", "execution_count": None, "id": "wait", "metadata": {},
+                           "outputs": [], "source": wait}],
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
                 "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(notebook))
@@ -141,13 +145,24 @@ def test_widget_click_edit_submit_lands_in_the_store(tmp_path, chromium, jupyter
             page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                                    " && window.jupyterapp.shell.currentWidget.sessionContext"
                                    " && window.jupyterapp.shell.currentWidget.sessionContext.session")
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # Not awaited: the command's promise resolves only when the cell has finished.
+            run = "() => {{ window.jupyterapp.commands.execute('{}'); }}"
+            # Item 1 while the kernel is idle between cells: the widget's events are handled as they come.
+            page.evaluate(run.format("notebook:run-cell"))
             page.get_by_role("button", name="A is better").click()
             page.get_by_placeholder("Corrected answer (optional)").fill("Lisbon, Portugal [d1]")
             page.get_by_placeholder("Reason (optional)").fill("B names the wrong city")
             page.get_by_role("button", name="Submit").click()
             page.get_by_text("Saved 3 row(s) for item 1.").wait_for()
             page.get_by_text("Item 2 of 2").wait_for()
+            # Item 2 while the second cell awaits wait_for_labels: the widget's events still reach the kernel.
+            # (clicking in the widget made its cell the active one again: select the second cell by index)
+            page.evaluate("() => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = 1; }")
+            page.evaluate(run.format("notebook:run-cell"))
+            page.get_by_role("button", name="B is better").click()
+            page.get_by_role("button", name="\N{THUMBS DOWN SIGN} down").first.click()
+            page.get_by_role("button", name="Submit").click()
+            page.get_by_text("waited: 2 labelled").wait_for()
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             raise
@@ -157,9 +172,13 @@ def test_widget_click_edit_submit_lands_in_the_store(tmp_path, chromium, jupyter
     with Store(store_path) as store:
         rows = store.feedback()
         shown_a, shown_b = FeedbackWidget(store, [PairItem(*i) for i in items], seed=0).order(0)  # the blind order
+        second_a, second_b = FeedbackWidget(store, [PairItem(*i) for i in items], seed=0).order(1)
     assert [(r.kind, r.value) for r in rows] == [("pairwise", "a"), ("edit", "Lisbon, Portugal [d1]"),
-                                                 ("edit", "Lisbon, Portugal [d1]")]
+                                                 ("edit", "Lisbon, Portugal [d1]"), ("pairwise", "b"),
+                                                 ("thumbs", "down")]
     assert (rows[0].interaction_id, rows[0].other_interaction_id) == (shown_a, shown_b)
     assert {rows[1].interaction_id, rows[2].interaction_id} == {shown_a, shown_b}
+    assert (rows[3].interaction_id, rows[3].other_interaction_id, rows[4].interaction_id) == (second_a, second_b,
+                                                                                               second_a)
     assert all(r.source == "human" and r.annotator == "browser-test" and r.round == 1 for r in rows)
-    assert all(r.reason == "B names the wrong city" for r in rows)
+    assert [r.reason for r in rows] == ["B names the wrong city"] * 3 + [None] * 2

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,9 @@ class AuditEntry:
 def _connect(path: Path, timeout_s: float) -> sqlite3.Connection:
     # isolation_level=None: no implicit transactions; every write below opens its own BEGIN IMMEDIATE.
     # timeout= is SQLite's busy timeout: a writer finding the lock taken retries for that long before failing.
-    conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
+    # check_same_thread=False: widget handlers may run on a kernel subshell thread (ipykernel 7 with JupyterLab's
+    # comms over subshells); the Store serialises its own use of the connection with a lock.
+    conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -262,12 +265,14 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = _connect(self.path, timeout_s)
+        self._lock = threading.RLock()  # one thread at a time uses the connection, a transaction included
         self._in_transaction = False
         self.migrations_applied = migrate(self._conn, migrate_to)
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -277,7 +282,8 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return _schema_version(self._conn)
+        with self._lock:
+            return _schema_version(self._conn)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -286,33 +292,39 @@ class Store:
         The store's write methods each run in their own; inside this block they join it, so several
         writes commit together or not at all.
         """
-        if self._in_transaction:
-            yield self._conn
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._in_transaction = True
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:  # the block failed, or COMMIT itself did
-                self._conn.execute("ROLLBACK")
-            raise
-        finally:
-            self._in_transaction = False
+        with self._lock:  # another thread's write waits here instead of joining this transaction
+            if self._in_transaction:
+                yield self._conn
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:  # the block failed, or COMMIT itself did
+                    self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_transaction = False
+
+    def _read(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def integrity_check(self) -> str:
-        return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return self._read("PRAGMA integrity_check")[0][0]
 
     def query(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
         """Run a read-only SQL statement (for the lab's own SQL exercises); a write is refused by SQLite."""
-        if self._in_transaction:
-            return self._conn.execute(sql, params).fetchall()
-        self._conn.execute("PRAGMA query_only = ON")
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        finally:
-            self._conn.execute("PRAGMA query_only = OFF")
+        with self._lock:
+            if self._in_transaction:
+                return self._read(sql, params)
+            self._conn.execute("PRAGMA query_only = ON")
+            try:
+                return self._read(sql, params)
+            finally:
+                self._conn.execute("PRAGMA query_only = OFF")
 
     # ------------------------------------------------------------------ model versions
     def add_model_version(self, version_id: str, *, base_model: str, status: str = "challenger",
@@ -337,15 +349,15 @@ class Store:
         return self.model_version(version_id)
 
     def model_version(self, version_id: str) -> ModelVersion | None:
-        row = self._conn.execute("SELECT * FROM model_versions WHERE id = ?", (version_id,)).fetchone()
-        return None if row is None else _model_version(row)
+        rows = self._read("SELECT * FROM model_versions WHERE id = ?", (version_id,))
+        return _model_version(rows[0]) if rows else None
 
     def model_versions(self) -> list[ModelVersion]:
-        return [_model_version(r) for r in self._conn.execute("SELECT * FROM model_versions ORDER BY rowid")]
+        return [_model_version(r) for r in self._read("SELECT * FROM model_versions ORDER BY rowid")]
 
     def champion(self) -> ModelVersion | None:
-        row = self._conn.execute("SELECT * FROM model_versions WHERE status = 'champion'").fetchone()
-        return None if row is None else _model_version(row)
+        rows = self._read("SELECT * FROM model_versions WHERE status = 'champion'")
+        return _model_version(rows[0]) if rows else None
 
     def set_status(self, version_id: str, status: str, *, metrics: Mapping | None = None) -> None:
         """Change one version's status (and merge metrics into its own). Used by the registry's decisions."""
@@ -375,7 +387,7 @@ class Store:
             sql, params = sql + " WHERE action = ?", (action,)
         return [AuditEntry(r["id"], r["action"], r["model_version"], r["previous_champion"],
                            json.loads(r["reasons"]), json.loads(r["numbers"]), r["created"])
-                for r in self._conn.execute(sql + " ORDER BY id", params)]
+                for r in self._read(sql + " ORDER BY id", params)]
 
     # ------------------------------------------------------------------ interactions
     def log_interaction(self, model_version: str, question_id: str, prompt: str, response: str, *,
@@ -437,16 +449,16 @@ class Store:
                 r.get("tokens_in"), r.get("tokens_out"), latency, r.get("round"))
 
     def interaction(self, interaction_id: int) -> Interaction | None:
-        row = self._conn.execute("SELECT * FROM interactions WHERE id = ?", (interaction_id,)).fetchone()
-        return None if row is None else _interaction(row)
+        rows = self._read("SELECT * FROM interactions WHERE id = ?", (interaction_id,))
+        return _interaction(rows[0]) if rows else None
 
     def interactions(self, *, round: int | None = None, model_version: str | None = None) -> list[Interaction]:
         sql, params = _where("SELECT * FROM interactions", round=round, model_version=model_version)
-        return [_interaction(r) for r in self._conn.execute(sql + " ORDER BY id", params)]
+        return [_interaction(r) for r in self._read(sql + " ORDER BY id", params)]
 
     def question_ids_with_feedback(self) -> set[str]:
         """Questions whose answers received any feedback (a frozen held-out set must avoid them all)."""
-        rows = self._conn.execute(
+        rows = self._read(
             "SELECT DISTINCT i.question_id FROM feedback f JOIN interactions i "
             "ON i.id = f.interaction_id OR i.id = f.other_interaction_id")
         return {r[0] for r in rows}
@@ -522,7 +534,7 @@ class Store:
     def feedback(self, *, round: int | None = None, kind: str | None = None,
                  source: str | None = None) -> list[Feedback]:
         sql, params = _where("SELECT * FROM feedback", round=round, kind=kind, source=source)
-        return [_feedback(r) for r in self._conn.execute(sql + " ORDER BY id", params)]
+        return [_feedback(r) for r in self._read(sql + " ORDER BY id", params)]
 
     def records(self, *, round: int | None = None, source: str | None = None) -> list[FeedbackRecord]:
         """Feedback rows with their interactions, in the order they were stored."""
@@ -535,7 +547,7 @@ class Store:
     def counts(self, *, round: int | None = None, source: str | None = None) -> dict[str, int]:
         """Feedback rows per kind (every kind present, zeros included) and their total."""
         sql, params = _where("SELECT kind, COUNT(*) FROM feedback", round=round, source=source)
-        found = dict(self._conn.execute(sql + " GROUP BY kind", params).fetchall())
+        found = {kind: n for kind, n in self._read(sql + " GROUP BY kind", params)}
         counts = {kind: int(found.get(kind, 0)) for kind in KINDS}
         counts["total"] = sum(counts.values())
         return counts
@@ -545,7 +557,7 @@ class Store:
         sql, params = _where("SELECT kind, CASE kind WHEN 'edit' THEN 'edit' ELSE value END AS v, COUNT(*) "
                              "FROM feedback", round=round, source=source)
         table: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
-        for kind, value, n in self._conn.execute(sql + " GROUP BY kind, v", params):
+        for kind, value, n in self._read(sql + " GROUP BY kind, v", params):
             table[kind][value] = int(n)
         return table
 

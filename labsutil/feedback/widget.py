@@ -8,11 +8,12 @@ transaction and the next item appears.
 
 Widget events reach the kernel only while it is idle (between cells): show the widget, label, then run
 the next cell, which reads the store. A cell that loops waiting for clicks would freeze the widget;
-`wait_for_labels` waits the right way (jupyter-ui-poll processes the widget's events while it waits).
+`await widget.wait_for_labels(n)` waits the right way (the widget's events still reach the kernel).
 `require_labels` is the check before training: it refuses to train on fewer labels than stated.
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import random
 import time
@@ -181,20 +182,34 @@ class FeedbackWidget:
         self._show()
 
     # ------------------------------------------------------------------ waiting in a cell
-    def wait_for_labels(self, n: int | None = None, timeout_s: float = 600.0, poll_s: float = 0.1) -> int:
-        """Block the cell until `n` items (default: all) are labelled or skipped, or `timeout_s` passes.
+    def _waited_enough(self, target: int, deadline: float) -> bool:
+        return self.labelled + self.skipped >= target or self.done or time.monotonic() > deadline
 
-        The widget stays responsive: jupyter-ui-poll handles its events while this cell runs. Returns the
-        number labelled; needs a running Jupyter kernel.
+    async def wait_for_labels(self, n: int | None = None, timeout_s: float = 600.0, poll_s: float = 0.1) -> int:
+        """In a cell: `await widget.wait_for_labels(20)` holds the cell (and Run All) until `n` items (default:
+        all) are labelled or skipped, or `timeout_s` passes, while the widget stays responsive. Returns the
+        number labelled.
+
+        How the widget's events reach a waiting cell depends on the kernel (measured): ipykernel 6 queues them
+        behind the running cell and jupyter-ui-poll pumps them; ipykernel 7.4 lets them through while a cell
+        awaits; ipykernel 7.0-7.3 do so only when the front end sends them over a kernel subshell (JupyterLab
+        4.6 does), otherwise they wait for the cell to end and this returns at `timeout_s`.
         """
         from IPython import get_ipython
-        from jupyter_ui_poll import run_ui_poll_loop
 
-        shell = get_ipython()
-        if shell is None or not hasattr(shell, "kernel"):
-            raise RuntimeError("wait_for_labels needs a running Jupyter kernel (call it in a notebook cell)")
+        kernel = getattr(get_ipython(), "kernel", None)
+        if kernel is None:
+            raise RuntimeError("wait_for_labels needs a running Jupyter kernel (await it in a notebook cell)")
         target = len(self.items) if n is None else min(n, len(self.items))
         deadline = time.monotonic() + timeout_s
-        run_ui_poll_loop(lambda: True if (self.labelled + self.skipped >= target or self.done
-                                          or time.monotonic() > deadline) else None, sleep=poll_s)
+        if hasattr(kernel, "do_one_iteration"):  # ipykernel 6
+            from jupyter_ui_poll import ui_events
+
+            async with ui_events() as poll:
+                while not self._waited_enough(target, deadline):
+                    await poll(10)
+                    await asyncio.sleep(poll_s)
+            return self.labelled
+        while not self._waited_enough(target, deadline):
+            await asyncio.sleep(poll_s)
         return self.labelled
