@@ -318,8 +318,6 @@ class Store:
     def query(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
         """Run a read-only SQL statement (for the lab's own SQL exercises); a write is refused by SQLite."""
         with self._lock:
-            if self._in_transaction:
-                return self._read(sql, params)
             self._conn.execute("PRAGMA query_only = ON")
             try:
                 return self._read(sql, params)
