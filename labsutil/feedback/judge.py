@@ -156,9 +156,9 @@ class PairwiseJudge:
 def _wilson(successes: int, n: int) -> tuple[float, float]:
     if n == 0:
         return float("nan"), float("nan")
-    from statsmodels.stats.proportion import proportion_confint
+    from .. import stats
 
-    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    low, high = stats.wilson(successes, n)
     return round(float(low), 4), round(float(high), 4)
 
 

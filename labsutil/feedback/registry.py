@@ -72,17 +72,16 @@ def paired_comparison(champion: Mapping[str, bool], challenger: Mapping[str, boo
     n = len(champion)
     if n == 0:
         raise RegistryError("no questions scored: the gate cannot decide on an empty set")
-    from statsmodels.stats.contingency_tables import mcnemar
+    from .. import stats
 
-    both = sum(1 for q in champion if champion[q] and challenger[q])
-    challenger_only = sum(1 for q in champion if challenger[q] and not champion[q])
-    champion_only = sum(1 for q in champion if champion[q] and not challenger[q])
-    neither = n - both - challenger_only - champion_only
-    p_value = float(mcnemar([[both, champion_only], [challenger_only, neither]], exact=True).pvalue)
-    return {"n": n, "champion_accuracy": round((both + champion_only) / n, 4),
-            "challenger_accuracy": round((both + challenger_only) / n, 4),
-            "diff": round((challenger_only - champion_only) / n, 4), "challenger_only": challenger_only,
-            "champion_only": champion_only, "p_value": round(p_value, 4), "test": "exact McNemar"}
+    qids = sorted(champion)
+    comparison = stats.paired_binary([champion[q] for q in qids], [challenger[q] for q in qids],
+                                     names=("champion", "challenger"))
+    return {"n": n, "champion_accuracy": round(sum(champion.values()) / n, 4),
+            "challenger_accuracy": round(sum(challenger.values()) / n, 4),
+            "diff": round(comparison.diff, 4), "diff_ci_low": round(comparison.ci_low, 4),
+            "diff_ci_high": round(comparison.ci_high, 4), "challenger_only": comparison.b_only,
+            "champion_only": comparison.a_only, "p_value": round(comparison.p_value, 4), "test": comparison.test}
 
 
 def decide(policy: GatePolicy, heldout_champion: Mapping[str, bool], heldout_challenger: Mapping[str, bool],
