@@ -31,11 +31,12 @@ def gold_prompt(docs, question: str) -> str:
 
 
 def closed_book_mc(llm, questions) -> dict:
-    from .evaluate import choose
+    from .evaluate import choose_many
 
+    picks = choose_many(llm, [(q.question, list(q.choices)) for q in questions])
     correct, by_type, n_type = 0, Counter(), Counter()
-    for q in questions:
-        hit = choose(llm, q.question, list(q.choices)) == q.answer_index
+    for q, pick in zip(questions, picks):
+        hit = pick == q.answer_index
         correct += hit
         by_type[q.type] += hit
         n_type[q.type] += 1
@@ -45,11 +46,12 @@ def closed_book_mc(llm, questions) -> dict:
 
 
 def control_mc(llm, items) -> dict:
-    from .evaluate import choose
+    from .evaluate import choose_many
 
+    picks = choose_many(llm, [(item.question, list(item.choices)) for item in items])
     correct, by_cat, n_cat = 0, Counter(), Counter()
-    for item in items:
-        hit = choose(llm, item.question, list(item.choices)) == item.answer_index
+    for item, pick in zip(items, picks):
+        hit = pick == item.answer_index
         correct += hit
         by_cat[item.category] += hit
         n_cat[item.category] += 1

@@ -107,6 +107,17 @@ def choose(llm, question: str, choices: Sequence[str], *, system: str | None = N
     return max(range(len(choices)), key=lambda i: scores[i])
 
 
+def choose_many(llm, items: Sequence[tuple[str, Sequence[str]]], *, system: str | None = None,
+                batch_size: int = 32) -> list[int]:
+    """`choose` for many (question, choices) at once: the same answers, scored in batches across questions."""
+    requests = [(question, [f" {c}".lstrip() for c in choices]) for question, choices in items]
+    if hasattr(llm, "loglikelihood_many"):
+        scores = llm.loglikelihood_many(requests, system=system, batch_size=batch_size)
+    else:  # any object with the one-prompt `loglikelihood` (e.g. a test double)
+        scores = [llm.loglikelihood(question, conts, system=system) for question, conts in requests]
+    return [max(range(len(s)), key=lambda i: s[i]) for s in scores]
+
+
 def multiple_choice_prompt(question: str, choices: Sequence[str]) -> str:
     letters = "ABCD"
     lines = [question, ""] + [f"{letters[i]}. {c}" for i, c in enumerate(choices)] + ["", "Answer:"]

@@ -151,6 +151,15 @@ class LLM:
         context = self.format(prompt, system=system, chat=chat)
         return self._backend.loglikelihood(context, list(continuations), add_special_tokens=not chat)
 
+    def loglikelihood_many(self, requests: Sequence[tuple[Prompt, Sequence[str]]], *, system: str | None = None,
+                           chat: bool = True, batch_size: int = 32) -> list[list[float]]:
+        """`loglikelihood` for many (prompt, continuations) at once, batched across prompts (multiple choice over
+        a whole question set costs a few forward passes instead of one per question)."""
+        contexts = [(self.format(p, system=system, chat=chat), list(c)) for p, c in requests]
+        if hasattr(self._backend, "loglikelihood_many"):
+            return self._backend.loglikelihood_many(contexts, add_special_tokens=not chat, batch_size=batch_size)
+        return [self._backend.loglikelihood(c, conts, add_special_tokens=not chat) for c, conts in contexts]
+
 
 class _TransformersBackend:
     def __init__(self, path: Path, dtype: str, device: str | None, adapter: str | None):
@@ -216,15 +225,37 @@ class _TransformersBackend:
         return results
 
     def loglikelihood(self, context: str, continuations: list[str], add_special_tokens: bool) -> list[float]:
+        return self.loglikelihood_many([(context, continuations)], add_special_tokens=add_special_tokens,
+                                       batch_size=len(continuations))[0]
+
+    def loglikelihood_many(self, requests: list[tuple[str, list[str]]], *, add_special_tokens: bool,
+                           batch_size: int = 32) -> list[list[float]]:
+        """Summed log-probabilities of each continuation after its context, for many contexts at once:
+        every (context, continuation) sequence is scored in padded batches of `batch_size`, shortest first."""
+        seqs, spans, owner = [], [], []
+        for number, (context, continuations) in enumerate(requests):
+            ctx_ids = self.tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
+            for cont in continuations:
+                cont_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
+                seqs.append(ctx_ids + cont_ids)
+                spans.append((len(ctx_ids), len(ctx_ids) + len(cont_ids)))
+                owner.append(number)
+        scores = [0.0] * len(seqs)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for i, value in zip(chunk, self._score([seqs[i] for i in chunk], [spans[i] for i in chunk])):
+                scores[i] = value
+        out: list[list[float]] = [[] for _ in requests]
+        for i, value in enumerate(scores):
+            out[owner[i]].append(value)
+        return out
+
+    def _score(self, seqs: list[list[int]], spans: list[tuple[int, int]]) -> list[float]:
         torch = self.torch
-        ctx_ids = self.tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
-        seqs, spans = [], []
-        for cont in continuations:
-            cont_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
-            seqs.append(ctx_ids + cont_ids)
-            spans.append((len(ctx_ids), len(ctx_ids) + len(cont_ids)))
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id
+        # right padding: every sequence starts at position 0, as it would alone
         ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
         mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
         with torch.inference_mode():
@@ -238,7 +269,6 @@ class _TransformersBackend:
             picked = logprobs[row, start - 1:end - 1].gather(-1, targets.unsqueeze(-1))
             scores.append(float(picked.sum()))
         return scores
-
 
     def _generate_after_soft_prompt(self, enc, options):
         """Greedy/sampled generation behind a prompt-tuning soft prompt: the virtual token embeddings are put

@@ -104,3 +104,18 @@ def test_vllm_without_cuda_stops_at_once(tiny_model_dir):
 def test_unknown_backend(tiny_model_dir):
     with pytest.raises(ValueError, match="'transformers', 'vllm'"):
         LLM(str(tiny_model_dir), backend="onnx")
+
+
+def test_loglikelihood_many_matches_one_prompt_at_a_time(llm):
+    """Batching multiple-choice scoring across questions changes the speed, not the scores."""
+    requests = [("What is the capital of France?", ["Paris", "Rome", "a long answer here"]),
+                ("Pick one", ["x", "y"]), ("Q", ["only"])]
+    many = llm.loglikelihood_many(requests, batch_size=4)
+    single = [llm.loglikelihood(p, c) for p, c in requests]
+    assert [len(m) for m in many] == [3, 2, 1]
+    for a, b in zip(many, single):
+        assert all(abs(x - y) < 1e-3 for x, y in zip(a, b)), (a, b)
+    from labsutil import evaluate
+
+    items = [(p, c) for p, c in requests]
+    assert evaluate.choose_many(llm, items) == [evaluate.choose(llm, p, c) for p, c in items]
