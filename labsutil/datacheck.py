@@ -49,15 +49,16 @@ def control_mc(llm, items) -> dict:
     from .evaluate import choose_many
 
     picks = choose_many(llm, [(item.question, list(item.choices)) for item in items])
-    correct, by_cat, n_cat = 0, Counter(), Counter()
+    correct, by_cat, n_cat, hits = 0, Counter(), Counter(), []
     for item, pick in zip(items, picks):
         hit = pick == item.answer_index
         correct += hit
         by_cat[item.category] += hit
         n_cat[item.category] += 1
+        hits.append({"qid": item.qid, "correct": bool(hit)})
     n = len(items)
     return {"n": n, "accuracy": correct / n if n else float("nan"), "chance": _chance(items),
-            "by_category": {c: {"n": n_cat[c], "accuracy": by_cat[c] / n_cat[c]} for c in n_cat}}
+            "by_category": {c: {"n": n_cat[c], "accuracy": by_cat[c] / n_cat[c]} for c in n_cat}, "hits": hits}
 
 
 def gold_containment(llm, dataset, questions, *, max_new_tokens: int = 32, batch_size: int = 8,

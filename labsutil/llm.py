@@ -252,6 +252,35 @@ class _TransformersBackend:
         return out
 
     def _score(self, seqs: list[list[int]], spans: list[tuple[int, int]]) -> list[float]:
+        if self.soft_prompt:
+            return self._score_full(seqs, spans)
+        return self._score_tail(seqs, spans)
+
+    def _score_tail(self, seqs: list[list[int]], spans: list[tuple[int, int]]) -> list[float]:
+        """Left-padded, so every continuation ends at the last position, and only the last positions go through
+        the vocabulary projection (`logits_to_keep`): with a 49k-token vocabulary that projection, not the
+        transformer, is most of the cost of scoring short multiple-choice options."""
+        torch = self.torch
+        width = max(len(s) for s in seqs)
+        keep = max(end - start for start, end in spans) + 1
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # each sequence counts from 0, as it would alone
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                logits_to_keep=keep).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        scores = []
+        for row, (start, end) in enumerate(spans):
+            n = end - start
+            targets = ids[row, width - n:]
+            # kept logits cover positions width-keep .. width-1; position t predicts token t + 1
+            picked = logprobs[row, keep - n - 1:keep - 1].gather(-1, targets.unsqueeze(-1))
+            scores.append(float(picked.sum()))
+        return scores
+
+    def _score_full(self, seqs: list[list[int]], spans: list[tuple[int, int]]) -> list[float]:
         torch = self.torch
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id

@@ -223,7 +223,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                          choices=("question", "document"),
                          help="facts trained: those stating the answer of a test question about the documents "
                               "(~1 per question), or every fact of the documents (~10 per document)"),
-        "paraphrase_counts": _p(str, {"smoke": "0,1", "workshop": "0,1,3,5", "gpu": "0,1,3,5"},
+        "paraphrase_counts": _p(str, {"smoke": "0", "workshop": "0,1,3,5", "gpu": "0,1,3,5"},
                                 help="comma-separated k: facts plus k paraphrases each (0: stated once)"),
         "methods": _p(str, "full,lora,prompt_tuning",
                       help="comma-separated methods compared on the best recipe (full, lora, prompt_tuning)"),

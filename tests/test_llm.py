@@ -119,3 +119,17 @@ def test_loglikelihood_many_matches_one_prompt_at_a_time(llm):
 
     items = [(p, c) for p, c in requests]
     assert evaluate.choose_many(llm, items) == [evaluate.choose(llm, p, c) for p, c in items]
+
+
+def test_tail_scoring_equals_scoring_every_position(llm):
+    """Left padding + logits_to_keep (the fast path) gives the log-likelihoods of the plain right-padded forward."""
+    backend = llm._backend
+    tok = llm.tokenizer
+    seqs, spans = [], []
+    for context, cont in [("What is the capital of France?", " Paris"), ("Hi", " a much longer continuation here"),
+                          ("Q", " x")]:
+        c, n = tok(context)["input_ids"], tok(cont, add_special_tokens=False)["input_ids"]
+        seqs.append(c + n)
+        spans.append((len(c), len(c) + len(n)))
+    fast, full = backend._score_tail(seqs, spans), backend._score_full(seqs, spans)
+    assert all(abs(a - b) < 1e-3 for a, b in zip(fast, full)), (fast, full)

@@ -28,10 +28,22 @@ class Scores:
     metrics: dict
     records: list = field(repr=False, default_factory=list)
     cost: dict = field(default_factory=dict)
+    control_hits: list = field(repr=False, default_factory=list)  # per control item: qid, correct
 
 
 def _with_choices(questions: Sequence) -> list:
     return [q for q in questions if q.has_choices]
+
+
+NO_GAIN_MARGIN = 0.10  # a "no gain" claim holds when any gain is shown to be under 10 points
+
+
+def _rate(name: str, result: dict) -> dict:
+    """A multiple-choice accuracy as ledger fields with its n and Wilson 95% interval."""
+    from .. import stats
+
+    correct = round(result["accuracy"] * result["n"]) if result["n"] else 0
+    return stats.proportion([1] * correct + [0] * (result["n"] - correct)).metrics(name, headline=False)
 
 
 def score_model(llm, trained: Sequence, untrained: Sequence, control: Sequence, *, max_new_tokens: int,
@@ -41,23 +53,18 @@ def score_model(llm, trained: Sequence, untrained: Sequence, control: Sequence, 
     records = pipeline.closed_book(llm, list(trained), max_new_tokens=max_new_tokens, batch_size=batch_size)
     metrics.update(pipeline.summarize(records, by_type=False, with_citations=False))  # answer_accuracy, n
     cost = evaluate.cost_of(records)
-    if untrained:
-        other = pipeline.closed_book(llm, list(untrained), max_new_tokens=max_new_tokens, batch_size=batch_size)
-        metrics["untrained_answer_accuracy"] = pipeline.summarize(other, by_type=False, with_citations=False)[
-            "answer_accuracy"]
-        metrics["untrained_answer_accuracy_n"] = len(other)
+    # untrained documents: multiple choice only, the cleanest "near chance?" check, at a fraction of the cost
     for prefix, questions in (("mc", trained), ("untrained_mc", untrained)):
         with_choices = _with_choices(questions)
         if with_choices:
             result = closed_book_mc(llm, with_choices)
-            metrics[f"{prefix}_accuracy"] = round(result["accuracy"], 4)
-            metrics[f"{prefix}_accuracy_n"] = result["n"]
+            metrics.update(_rate(f"{prefix}_accuracy", result))
             metrics[f"{prefix}_chance"] = round(result["chance"], 4)
     if control:
         result = control_mc(llm, list(control))
-        metrics["control_accuracy"] = round(result["accuracy"], 4)
-        metrics["control_accuracy_n"] = result["n"]
-    return Scores(metrics, records, cost)
+        metrics.update(_rate("control_accuracy", result))
+        control_hits = result["hits"]
+    return Scores(metrics, records, cost, control_hits if control else [])
 
 
 class Scoreboard:
@@ -81,9 +88,20 @@ class Scoreboard:
         metrics = {**scores.metrics, **result.ledger_metrics(),
                    "forgetting": forgetting(self.base.metrics.get("control_accuracy"),
                                             scores.metrics.get("control_accuracy"))}
+        record_answers(self.cfg, variant, scores)
         ledger.record(self.cfg, variant, metrics, cost={**scores.cost, **result.ledger_cost()},
                       params={**(params or {}), "method": result.method, "adapter": str(result.path)})
         return scores
+
+
+def record_answers(cfg, variant: str, scores: Scores) -> None:
+    """Keep a model's per-question outcomes beside its row (trained questions; control items under
+    `<variant>/control`), so that comparisons between models are paired on the same questions."""
+    from .. import ledger
+
+    ledger.record_answers(cfg, variant, scores.records)
+    if scores.control_hits:
+        ledger.record_answers(cfg, f"{variant}/control", scores.control_hits)
 
 
 def control_subset(items: Sequence, n: int | None) -> list:
@@ -133,12 +151,12 @@ def load_llm(result, cfg):
     return result.load_llm(backend=backend, dtype=cfg.dtype, batch_size=cfg.batch_size)
 
 
-def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int], first_rank: int) -> list[str]:
-    """Each published direction with this run's point estimates (`rows`: variant -> ledger metrics).
-
-    TODO(lead): turn each line into a verdict (holds / does not hold / cannot be decided at this n) with
-    labsutil.stats (Wilson intervals, paired tests on the same questions) once that module is merged.
-    """
+def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int], first_rank: int,
+                         run_dir=None, lab: str = "05") -> list[str]:
+    """Each published direction with this run's numbers and, where the per-question answers were kept (the
+    ledger's sidecars, `run_dir`), a paired comparison on the same questions and its verdict: agrees,
+    disagrees, or cannot be decided at this n. `rows`: variant -> ledger metrics."""
+    from .. import ledger, stats
     from .recipes import describe
 
     def acc(variant: str, key: str = "answer_accuracy"):
@@ -147,26 +165,49 @@ def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int]
     def pct(value) -> str:
         return "n/a" if value is None else f"{value:.0%}"
 
+    def paired(a: str, b: str, suffix: str = ""):
+        if run_dir is None:
+            return None
+        first, second = (ledger.read_answers(run_dir, lab, v + suffix) for v in (a, b))
+        if not first or not second or [x["qid"] for x in first] != [x["qid"] for x in second]:
+            return None
+        return stats.paired_binary([x["correct"] for x in first], [x["correct"] for x in second], names=(a, b))
+
+    def judged(claim: str, a: str, b: str, expected: str = "b>a", suffix: str = "") -> str:
+        comparison = paired(a, b, suffix)
+        if comparison is None:
+            return f"{claim}: {a} {pct(acc(a))} vs {b} {pct(acc(b))} (no per-question answers: not decided)"
+        return stats.verdict(comparison, expected, claim=claim).text
+
     tuned = [v for v in rows if v.startswith(("recipe/", "method/"))]
     best = max(tuned, key=lambda v: acc(v) or 0) if tuned else None
     lines = []
     if best and f"rag_k{top_k}" in rows:
-        lines.append(f"Ovadia et al. 2023 (RAG above fine-tuning for new facts): RAG k={top_k} "
-                     f"{pct(acc(f'rag_k{top_k}'))} vs best fine-tuned ({best}) {pct(acc(best))}")
+        lines.append(judged(f"Ovadia et al. 2023, RAG above fine-tuning for new facts (RAG k={top_k} vs {best})",
+                            best, f"rag_k{top_k}"))
     present = [k for k in ks if f"recipe/{describe('facts', k)}" in rows]
     if len(present) > 1:
-        lines.append("Ovadia et al. 2023 (more paraphrases help): " + ", ".join(
-            f"k={k} {pct(acc('recipe/' + describe('facts', k)))}" for k in present))
-    if "recipe/facts" in rows:
-        lines.append(f"Allen-Zhu & Li 2023 (one wording: stored, not extractable): facts stated once: loss "
-                     f"{acc('recipe/facts', 'initial_loss')} -> {acc('recipe/facts', 'final_loss')}, "
-                     f"answers {pct(acc('recipe/facts'))}, multiple choice {pct(acc('recipe/facts', 'mc_accuracy'))}")
+        lo, hi = f"recipe/{describe('facts', present[0])}", f"recipe/{describe('facts', present[-1])}"
+        lines.append(judged(f"Ovadia et al. 2023, more paraphrases help (k={present[0]} vs k={present[-1]})", lo, hi)
+                     + "; all k: " + ", ".join(f"k={k} {pct(acc('recipe/' + describe('facts', k)))}" for k in present))
+    if "recipe/facts" in rows and "base" in rows:
+        comparison = paired("base", "recipe/facts")
+        loss = f"training loss {acc('recipe/facts', 'initial_loss')} -> {acc('recipe/facts', 'final_loss')}"
+        if comparison is None:
+            lines.append(f"Allen-Zhu & Li 2023 (one wording: stored, not extractable): {loss}, answers "
+                         f"{pct(acc('recipe/facts'))} (no per-question answers: not decided)")
+        else:
+            fell = (acc("recipe/facts", "final_loss") or 0) < (acc("recipe/facts", "initial_loss") or 0)
+            label = ("disagrees" if comparison.ci_low > 0 else
+                     "agrees" if fell and comparison.ci_high < NO_GAIN_MARGIN else "cannot be decided")
+            lines.append(f"Allen-Zhu & Li 2023, a fact seen in one wording is stored but not extractable by a "
+                         f"question: {loss}; {comparison.difference_text()} against the base model: {label} "
+                         f"at n = {comparison.n}")
     full, lora, prompt = "method/full", f"method/lora_r{first_rank}", "method/prompt_tuning"
     if full in rows and lora in rows:
-        lines.append(f"Biderman et al. 2024 (LoRA learns less, forgets less): full {pct(acc(full))} "
-                     f"(forgetting {acc(full, 'forgetting')}) vs LoRA r={first_rank} {pct(acc(lora))} "
-                     f"(forgetting {acc(lora, 'forgetting')})")
+        lines.append(judged("Biderman et al. 2024, LoRA learns less than full fine-tuning", lora, full))
+        lines.append(judged("Biderman et al. 2024, LoRA forgets less (control-set accuracy, LoRA vs full)",
+                            full, lora, suffix="/control"))
     if prompt in rows and lora in rows:
-        lines.append(f"Lester et al. 2021 (prompt tuning trails at small scale): prompt tuning {pct(acc(prompt))} "
-                     f"vs LoRA {pct(acc(lora))}")
+        lines.append(judged("Lester et al. 2021, prompt tuning trails LoRA at small scale", prompt, lora))
     return lines

@@ -108,7 +108,8 @@ def is_language_modeling(dataset) -> bool:
 # The loss before and after training is measured on the same first rows of the training data (in eval mode):
 # the first logged step and the last logging window see different batches, too noisy to say "the loss fell"
 # after a few steps. Raw documents are long (several packed blocks each), so fewer of them.
-PROBE_ROWS = {"chat": 32, "text": 8}
+PROBE_ROWS = {"chat": 16, "text": 8}
+PROBE_BATCH = 16  # no gradients in the probe: one big batch is cheaper than many training-sized ones
 
 
 def probe_rows(train_dataset):
@@ -127,7 +128,7 @@ def _sft_config(hp: Hyperparameters, output_dir: str, language_modeling: bool, p
         num_train_epochs=hp.epochs,
         max_steps=hp.max_steps or -1,
         per_device_train_batch_size=hp.batch_size,
-        per_device_eval_batch_size=hp.batch_size,
+        per_device_eval_batch_size=PROBE_BATCH,
         prediction_loss_only=True,  # the probe needs the loss only (no logits, no extra forward pass)
         gradient_accumulation_steps=hp.grad_accum,
         lr_scheduler_type=hp.lr_scheduler,
