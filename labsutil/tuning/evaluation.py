@@ -189,7 +189,7 @@ def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int]
     if len(present) > 1:
         lo, hi = f"recipe/{describe('facts', present[0])}", f"recipe/{describe('facts', present[-1])}"
         lines.append(judged(f"Ovadia et al. 2023, more paraphrases help (k={present[0]} vs k={present[-1]})", lo, hi)
-                     + "; all k: " + ", ".join(f"k={k} {pct(acc('recipe/' + describe('facts', k)))}" for k in present))
+                     .rstrip(".") + "; all k: " + ", ".join(f"k={k} {pct(acc('recipe/' + describe('facts', k)))}" for k in present))
     if "recipe/facts" in rows and "base" in rows:
         comparison = paired("base", "recipe/facts")
         loss = f"training loss {acc('recipe/facts', 'initial_loss')} -> {acc('recipe/facts', 'final_loss')}"
