@@ -417,7 +417,8 @@ def draw_communities(grag: GraphRAG, ax=None, *, seed: int = 0, label_top: int =
 
 # --------------------------------------------------------------------------- takeaways
 
-def _metric(rows: dict, variant: str, key: str):
+def metric(rows: dict, variant: str, key: str):
+    """A metric of one variant from {variant: ledger row}; None when the row or the metric is absent."""
     row = rows.get(variant)
     return None if row is None else row["metrics"].get(key)
 
@@ -444,8 +445,8 @@ def takeaways(ledger_rows: Sequence[dict], *, questions: Sequence | None = None,
     """
     rows = {r["variant"]: r for r in ledger_rows}
     out = []
-    vec = _metric(rows, "vector/multi_hop", "all_recall@5")
-    graph_rows = [(m, _metric(rows, f"{m}/multi_hop", "all_recall@5")) for m in GRAPH_MODES]
+    vec = metric(rows, "vector/multi_hop", "all_recall@5")
+    graph_rows = [(m, metric(rows, f"{m}/multi_hop", "all_recall@5")) for m in GRAPH_MODES]
     graph_rows = [(m, v) for m, v in graph_rows if v is not None]
     paired = multi_hop_retrieval_comparison(questions, rankings) if questions and rankings else None
     if vec is not None and graph_rows:
@@ -464,27 +465,27 @@ def takeaways(ledger_rows: Sequence[dict], *, questions: Sequence | None = None,
                    f"gain: all-recall@5 on multi-hop questions {vec:.2f} (vector) -> {val:.2f} ({best}), "
                    f"{gain:+.0f} points.{detail} Our multi-hop questions are bridge questions through named entities, like "
                    f"2Wiki's; single-hop questions leave little to gain, as on HotpotQA: vector "
-                   f"{_fmt(_metric(rows, 'vector/single_hop', 'all_recall@5'))} vs graph_ppr "
-                   f"{_fmt(_metric(rows, 'graph_ppr/single_hop', 'all_recall@5'))}.")
+                   f"{_fmt(metric(rows, 'vector/single_hop', 'all_recall@5'))} vs graph_ppr "
+                   f"{_fmt(metric(rows, 'graph_ppr/single_hop', 'all_recall@5'))}.")
     else:
         out.append("- **HippoRAG**: no multi-hop rows in this run, so the comparison is skipped.")
-    g_vec = _metric(rows, "vector/global", "answer_accuracy")
-    g_graph = _metric(rows, "graph_global/global", "answer_accuracy")
+    g_vec = metric(rows, "vector/global", "answer_accuracy")
+    g_graph = metric(rows, "graph_global/global", "answer_accuracy")
     if g_vec is not None and g_graph is not None:
         better = "higher than" if g_graph > g_vec else ("equal to" if g_graph == g_vec else "lower than")
         out.append(f"- **GraphRAG** (Edge et al. 2024) won 72-83% of LLM-judged comparisons on comprehensiveness for "
                    f"global questions, while vector RAG won on directness. We score short answers by exact "
                    f"containment, not comprehensiveness by a judge, so this is a different measurement: global "
                    f"map-reduce accuracy {g_graph:.0%} is {better} vector RAG's {g_vec:.0%} "
-                   f"(n={_metric(rows, 'graph_global/global', 'n')})."
+                   f"(n={metric(rows, 'graph_global/global', 'n')})."
                    + (" Both stay low: these questions need corpus-wide tallies, and a small reader cannot add up "
                       "partial answers (a graph query can: exercise 4)." if max(g_vec, g_graph) < 0.5 else ""))
     else:
         out.append("- **GraphRAG**: no global questions in this run, so the comparison is skipped.")
-    llm_f1 = _metric(rows, "extraction/llm", "f1")
-    rule_f1 = _metric(rows, "extraction/rule_based", "f1")
-    per_doc = _metric(rows, "extraction/llm", "valid_triples_per_doc")
-    gold_per_doc = _metric(rows, "extraction/llm", "gold_triples_per_doc")
+    llm_f1 = metric(rows, "extraction/llm", "f1")
+    rule_f1 = metric(rows, "extraction/rule_based", "f1")
+    per_doc = metric(rows, "extraction/llm", "valid_triples_per_doc")
+    gold_per_doc = metric(rows, "extraction/llm", "gold_triples_per_doc")
     if llm_f1 is not None and per_doc is not None:
         few = gold_per_doc is not None and per_doc < 0.5 * gold_per_doc
         out.append(f"- **LightRAG** (Guo et al. 2024) notes that small models extract few entities and relations. "
@@ -494,7 +495,7 @@ def takeaways(ledger_rows: Sequence[dict], *, questions: Sequence | None = None,
                    + (f" against {rule_f1:.2f} for the rules." if rule_f1 is not None else "."))
     else:
         out.append("- **LightRAG**: the LLM extraction did not run or could not be scored (no gold triples).")
-    hyb, ppr = _metric(rows, "graph_hybrid/multi_hop", "all_recall@5"), _metric(rows, "graph_ppr/multi_hop", "all_recall@5")
+    hyb, ppr = metric(rows, "graph_hybrid/multi_hop", "all_recall@5"), metric(rows, "graph_ppr/multi_hop", "all_recall@5")
     if hyb is not None and ppr is not None and hyb < ppr:
         out.append(f"- **Fusion is not free**: graph + vector (RRF) scored {hyb:.2f} on multi-hop all-recall@5 against "
                    f"{ppr:.2f} for the graph alone. RRF gives both rankings an equal say, and where the vector "
@@ -502,19 +503,19 @@ def takeaways(ledger_rows: Sequence[dict], *, questions: Sequence | None = None,
                    f"vectors only when the graph links nothing.")
     winners = []
     for t in ("single_hop", "multi_hop", "comparison", "aggregation", "global"):
-        scored = [(m, _metric(rows, f"{m}/{t}", "all_recall@5")) for m in RETRIEVAL_MODES]
+        scored = [(m, metric(rows, f"{m}/{t}", "all_recall@5")) for m in RETRIEVAL_MODES]
         scored = [(m, v) for m, v in scored if v is not None]
         if scored and max(v for _, v in scored) > 0:
             top = max(v for _, v in scored)
             winners.append(f"{t}: {', '.join(m for m, v in scored if v == top)} ({top:.2f})")
     if winners:
         out.append("- **Best retrieval by question type** (all-recall@5): " + "; ".join(winners) + ".")
-    q = _metric(rows, "graph_query/aggregation", "answer_accuracy")
-    v = _metric(rows, "vector/aggregation", "answer_accuracy")
+    q = metric(rows, "graph_query/aggregation", "answer_accuracy")
+    v = metric(rows, "vector/aggregation", "answer_accuracy")
     if q is not None and v is not None:
         out.append(f"- **Counting needs the whole corpus**: aggregation questions answered by a graph query "
                    f"{q:.0%} vs vector RAG {v:.0%} (template coverage "
-                   f"{_fmt(_metric(rows, 'graph_query/aggregation', 'coverage'), '.0%')}).")
+                   f"{_fmt(metric(rows, 'graph_query/aggregation', 'coverage'), '.0%')}).")
     return "\n".join(out)
 
 
