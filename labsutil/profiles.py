@@ -257,6 +257,59 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "chunk_overlap": _p(int, 50, min=0, max=5000, help="characters shared by neighbouring chunks"),
         "top_k": _p(int, 3, min=1, max=50, help="chunks in the prompt of the RAG comparison (lab 02's k)"),
     },
+    "06": {
+        # Sizing (SmolLM2-135M, 2-core CPU, fp32): a DPO step with LoRA costs ~8 s per 4 pairs of ~200 tokens
+        # (the policy's forward and backward on chosen and rejected, and the reference's forward); answering
+        # ~1 question/s at batch 8 with a 1-chunk context. A round = serve + label + train + score the
+        # challenger on the held-out set. The workshop runs 3 rounds and 2 side-by-side trainings (KTO, AI
+        # judge) on round 1's feedback.
+        "annotator": _p(str, "simulated", choices=("simulated", "human"),
+                        help="who labels: the simulated annotator (unattended) or you, in the widget"),
+        "rounds": _p(int, 3, min=1, max=100, help="feedback rounds of the loop"),
+        "serve_per_round": _p(int, {"smoke": 4, "workshop": 16, "gpu": 64}, min=1, max=100000,
+                              help="train-split questions the champion answers (twice) per round"),
+        "n_eval": _p(int, {"smoke": 12, "workshop": 60, "gpu": 200}, min=1, nullable=True,
+                        help="frozen held-out test questions scored per model version for the gate (None: all)"),
+        "control_n": _p(int, {"smoke": 8, "workshop": 30, "gpu": None}, min=1, nullable=True,
+                        help="control-set questions (general knowledge, multiple choice) for the forgetting guard"),
+        "question_types": _p(str, "single_hop",
+                             help="comma-separated question types served and held out (data-contract types)"),
+        "noise": _p(float, 0.0, min=0.0, max=1.0,
+                    help="probability that the simulated annotator flips any one judgement (a careless labeller)"),
+        "corrupt_round": _p(int, 2, min=0, max=100,
+                            help="the round whose feedback is corrupted (every judgement flipped, edits wrong) to "
+                                 "show the gate rejecting it; 0: none"),
+        "method": _p(str, "dpo", choices=("dpo", "kto"), help="preference loss of the loop's rounds"),
+        "train_steps": _p(int, {"smoke": 2, "workshop": 6, "gpu": 60}, min=1, max=1000000,
+                          help="optimizer steps per round (DPO/KTO with LoRA on the champion; the first step "
+                               "cannot move the rewards: LoRA starts as the identity)"),
+        "train_batch_size": _p(int, {"smoke": 2, "workshop": 4, "gpu": 16}, min=2, max=4096,
+                               help="preference examples per step (KTO needs at least 2)"),
+        "learning_rate": _p(float, {"smoke": 3e-3, "workshop": 5e-4, "gpu": 2e-4}, min=1e-8, max=1.0,
+                            help="learning rate of the LoRA preference training (smoke: large, so that 2 steps "
+                                 "change the answers and the corrupted round shows on the held-out set)"),
+        "beta": _p(float, 0.1, min=1e-4, max=10.0, help="DPO/KTO beta: how close the policy stays to the champion"),
+        "lora_r": _p(int, 8, min=1, max=1024, help="LoRA rank of each round's adapter"),
+        "min_labels": _p(int, {"smoke": 4, "workshop": 16, "gpu": 32}, min=1, max=10**6,
+                         help="feedback rows a round needs before it trains (fewer: the cell stops and says so)"),
+        "gate_floor": _p(float, {"smoke": 0.0, "workshop": 0.2, "gpu": 0.3}, min=0.0, max=1.0,
+                         help="held-out accuracy a challenger must reach (smoke: none, its models are barely trained)"),
+        "max_control_drop": _p(float, 0.05, min=0.0, max=1.0,
+                               help="control accuracy a challenger may lose (the forgetting guard)"),
+        "top_k": _p(int, 1, min=1, max=20, help="retrieved chunks in each served prompt (lab 02's retrieval)"),
+        "context_chars": _p(int, 600, min=50, max=20000,
+                            help="characters kept of each chunk: preference training costs in proportion to tokens"),
+        "chunk_size": _p(int, 500, min=50, max=20000, help="characters per chunk (lab 02's index)"),
+        "chunk_overlap": _p(int, 50, min=0, max=5000, help="characters shared by neighbouring chunks"),
+        "max_new_tokens": _p(int, {"smoke": 16, "workshop": 24, "gpu": 48}, min=4, max=4096,
+                             help="tokens generated per answer"),
+        "temperature": _p(float, 0.7, min=0.01, max=5.0,
+                          help="sampling temperature of answer B (answer A is greedy)"),
+        "compare_kto": _p(bool, True, help="also train KTO on round 1's feedback and compare it with DPO"),
+        "compare_ai_judge": _p(bool, {"smoke": False, "workshop": True, "gpu": True},
+                               help="also train on the AI judge's round-1 verdicts (RLAIF) and compare; the judge's "
+                                    "agreement with the annotator is measured either way"),
+    },
     "09": {
         # lab 09 loads no model: it reads the run's ledger; the same values serve every profile
         "prices_file": _p(str, None, nullable=True,

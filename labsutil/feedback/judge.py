@@ -122,11 +122,11 @@ class PairwiseJudge:
         if self.method == "generate":
             gens = self.llm.generate(prompts, max_new_tokens=self.max_new_tokens, system=self.system)
             return [(parse_verdict(g.text), g.text) for g in gens]
-        answers = []
-        for p in prompts:
-            score_a, score_b = self.llm.loglikelihood(p, ["A", "B"], system=self.system)
-            answers.append(("A" if score_a >= score_b else "B", f"logp(A)={score_a:.3f} logp(B)={score_b:.3f}"))
-        return answers
+        if hasattr(self.llm, "loglikelihood_many"):  # batched across prompts: a few forward passes in all
+            scores = self.llm.loglikelihood_many([(p, ["A", "B"]) for p in prompts], system=self.system)
+        else:
+            scores = [self.llm.loglikelihood(p, ["A", "B"], system=self.system) for p in prompts]
+        return [("A" if a >= b else "B", f"logp(A)={a:.3f} logp(B)={b:.3f}") for a, b in scores]
 
     def judge(self, items: Sequence[JudgeItem]) -> list[PairVerdict]:
         """One verdict per item; the 2n prompts go to the model in one batch."""

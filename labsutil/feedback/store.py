@@ -312,6 +312,19 @@ class Store:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
+    def copy_to(self, path: str | Path) -> "Store":
+        """A consistent copy of the whole store (SQLite's online backup: safe while others write), opened."""
+        path = Path(path)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        target = sqlite3.connect(path)
+        try:
+            with self._lock:
+                self._conn.backup(target)
+        finally:
+            target.close()
+        return Store(path)
+
     def integrity_check(self) -> str:
         return self._read("PRAGMA integrity_check")[0][0]
 
