@@ -285,7 +285,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                "cannot move the rewards: LoRA starts as the identity)"),
         "train_batch_size": _p(int, {"smoke": 2, "workshop": 4, "gpu": 16}, min=2, max=4096,
                                help="preference examples per step (KTO needs at least 2)"),
-        "learning_rate": _p(float, {"smoke": 3e-3, "workshop": 5e-4, "gpu": 2e-4}, min=1e-8, max=1.0,
+        "learning_rate": _p(float, {"smoke": 3e-3, "workshop": 2e-4, "gpu": 1e-4}, min=1e-8, max=1.0,
                             help="learning rate of the LoRA preference training (smoke: large, so that 2 steps "
                                  "change the answers and the corrupted round shows on the held-out set)"),
         "beta": _p(float, 0.1, min=1e-4, max=10.0, help="DPO/KTO beta: how close the policy stays to the champion"),
@@ -309,6 +309,44 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "compare_ai_judge": _p(bool, {"smoke": False, "workshop": True, "gpu": True},
                                help="also train on the AI judge's round-1 verdicts (RLAIF) and compare; the judge's "
                                     "agreement with the annotator is measured either way"),
+    },
+    "07": {
+        # Sizing (SmolLM2-135M, 2-core CPU, fp32): an SFT step with LoRA on 4 RAFT examples of ~450 tokens
+        # (3 whole chunks) costs ~7 s; answering ~1 question/s at batch 8 with 3 chunks, slower with 5. The
+        # workshop trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes) and scores 16 settings.
+        "n_eval": _p(int, {"smoke": 3, "workshop": 20, "gpu": None}, min=1, nullable=True,
+                     help="test questions per question type, and unanswerable ones (None: all of them)"),
+        "question_types": _p(str, "single_hop,multi_hop,comparison",
+                             help="comma-separated question types trained and evaluated (types the data lacks are "
+                                  "skipped with a note)"),
+        "train_n": _p(int, {"smoke": 16, "workshop": 120, "gpu": None}, min=1, nullable=True,
+                      help="train-split questions turned into training examples (None: all)"),
+        "train_steps": _p(int, {"smoke": 2, "workshop": 12, "gpu": 300}, min=1, max=1000000,
+                          help="optimizer steps of every training run (the same for DSF and every RAFT variant)"),
+        "train_batch_size": _p(int, {"smoke": 2, "workshop": 4, "gpu": 16}, min=1, max=4096,
+                               help="training examples per step"),
+        "learning_rate": _p(float, 1e-3, min=1e-8, max=1.0, help="LoRA learning rate (lab 05's default for LoRA)"),
+        "lora_r": _p(int, 8, min=1, max=1024, help="LoRA rank"),
+        "max_length": _p(int, 512, min=64, max=8192, help="tokens per training example"),
+        "raft_p": _p(float, 0.6, min=0.0, max=1.0,
+                     help="share of training examples whose oracle document is shown (the headline RAFT model)"),
+        "p_ablation": _p(str, {"smoke": "", "workshop": "0,1", "gpu": "0,0.2,0.4,0.8,1"},
+                         help="other oracle shares trained for the P% table (comma-separated; '' skips)"),
+        "train_distractors": _p(int, 2, min=0, max=20, help="hard distractor chunks in each training example"),
+        "eval_distractors": _p(str, {"smoke": "0", "workshop": "0,2,4", "gpu": "0,2,4,8"},
+                               help="distractor counts of the controlled evaluation (oracle + d distractors)"),
+        "quote_variant": _p(bool, {"smoke": False, "workshop": True, "gpu": True},
+                            help="also train RAFT with answers that first quote the supporting sentence"),
+        "top_k": _p(int, 3, min=1, max=20, help="retrieved chunks in the realistic (RAG) evaluation"),
+        "context_chars": _p(int, 500, min=50, max=20000,
+                            help="characters kept of each chunk in prompts (500 = lab 02's whole chunk; a shorter cut "
+                                 "saves training time but often cuts the answer out)"),
+        "chunk_size": _p(int, 500, min=50, max=20000, help="characters per chunk (lab 02's index)"),
+        "chunk_overlap": _p(int, 50, min=0, max=5000, help="characters shared by neighbouring chunks"),
+        "max_new_tokens": _p(int, {"smoke": 24, "workshop": 32, "gpu": 32}, min=4, max=4096,
+                             help="tokens generated per answer (the base model restates the question first)"),
+        "quote_new_tokens": _p(int, {"smoke": 48, "workshop": 64, "gpu": 96}, min=8, max=4096,
+                               help="tokens generated per answer by the quoting variant (quote, then answer)"),
     },
     "09": {
         # lab 09 loads no model: it reads the run's ledger; the same values serve every profile

@@ -65,6 +65,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def adapters_cache(tiny_model_dir, tmp_path_factory):
+    """A private adapter cache for one test module (the tiny model is built first, from the real cache)."""
+    folder = tmp_path_factory.mktemp("adapters-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LABS_CACHE_DIR", str(folder))
+        yield folder
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -18,14 +18,6 @@ from labsutil.rag.retrieval import Chunk, Hit
 FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "learning_rate": 1e-2}
 
 
-@pytest.fixture(scope="module")
-def adapters_cache(tiny_model_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pref-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LABS_CACHE_DIR", str(folder))
-        yield folder
-
-
 def _messages(role, text):
     return [{"role": role, "content": text}]
 

@@ -59,15 +59,6 @@ def ds(facts_dir):
 
 
 @pytest.fixture(scope="module")
-def adapters_cache(tiny_model_dir, tmp_path_factory):
-    """A private cache for this module (the tiny model is built first, from the real cache)."""
-    folder = tmp_path_factory.mktemp("tuning-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LABS_CACHE_DIR", str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def facts_data(ds):
     return recipes.facts(ds, ds.doc_ids, paraphrases=1)
 

@@ -50,14 +50,18 @@ def build_loop(cfg, store: Store, index, heldout: Sequence, control: Sequence) -
 def record_version(cfg, variant: str, evaluation: Evaluation, extra: dict | None = None,
                    params: dict | None = None, cost: dict | None = None) -> dict:
     """A model version's ledger row, its per-question answers (and control hits) beside it."""
+    from .. import evaluate
+
     ledger.record_answers(cfg, f"{variant}/control", evaluation.control_hits)
+    cost = {**evaluate.cost_of(evaluation.records), **(cost or {})}  # tokens and latency of the held-out answers
     return ledger.record(cfg, variant, {**evaluation.metrics(), **(extra or {})}, cost=cost, params=params,
                          answers=evaluation.records)
 
 
 def simulated_annotator(cfg, questions: Sequence, round: int) -> SimulatedAnnotator:
     corrupted = round == cfg.corrupt_round
-    return SimulatedAnnotator(questions, noise=cfg.noise, flip=corrupted, seed=cfg.seed + round,
+    # edits cite the gold document, as the served prompt asks: the corrected answer has the served format
+    return SimulatedAnnotator(questions, noise=cfg.noise, flip=corrupted, seed=cfg.seed + round, cite=True,
                               name="simulated-corrupted" if corrupted else "simulated")
 
 
@@ -170,9 +174,14 @@ def record_final(cfg, loop: FeedbackLoop, start_version: str) -> dict:
                                      names=(start_version, champion))
     labels = sum(loop.store.counts(round=r, source="simulated")["total"]
                  for r in {i.round for i in loop.store.interactions() if i.round is not None})
-    extra = {**comparison.metrics("vs_start"), "labels_total": labels,
+    extra = {**comparison.metrics("vs_start"), "labels_total": labels, "n_labels": labels,
              "gain_per_100_labels": round(100 * comparison.diff / labels, 4) if labels else None}
-    row = record_version(cfg, "final", evaluation, extra, {"version": champion, "start": start_version})
+    # the ROI lab reads this row as "feedback-tuned champion": every label bought and every training run paid
+    # for (rejected challengers included) are its one-time cost
+    spent = round(sum(r.train_seconds for r in loop.trained.values()), 2)
+    row = record_version(cfg, "final", evaluation, extra,
+                         {"version": champion, "start": start_version, "roi_approach": "feedback_champion"},
+                         cost={"train_seconds": spent})
     print(f"final champion {champion} vs start {start_version}: {comparison}")
     return row
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,6 +31,7 @@ from ..config import ParameterError, Param, check_value
 from ..paths import atomic_folder
 from ..tuning import cache as cache_mod
 from ..tuning.hparams import LORA_TARGETS
+from ..tuning.train import TrainResult
 
 METHODS = ("dpo", "kto")
 # LoRA learns with a larger step than full-weight DPO (TRL's 1e-6 default is for full models and long runs)
@@ -86,24 +87,8 @@ def check(method: str, hp: PreferenceHyperparameters | Mapping | None = None, **
     return hp if hp.learning_rate is not None else replace(hp, learning_rate=DEFAULT_LEARNING_RATE[method])
 
 
-@dataclass
-class PreferenceResult:
-    """A challenger: the champion's weights plus a LoRA adapter trained on the feedback."""
-
-    method: str
-    base_model: str  # the champion it was trained on (a model name or folder)
-    path: Path  # the adapter
-    key: str
-    from_cache: bool
-    card: dict = field(repr=False)
-
-    @property
-    def train_seconds(self) -> float:
-        return self.card["train_seconds"]
-
-    @property
-    def metrics(self) -> dict:
-        return self.card["metrics"]
+class PreferenceResult(TrainResult):
+    """A challenger: the champion's weights (`base_model`) plus a LoRA adapter trained on the feedback."""
 
     @property
     def reward_accuracy(self) -> float | None:
@@ -113,16 +98,10 @@ class PreferenceResult:
     def flagged(self) -> bool:
         return bool(self.metrics.get("flagged"))
 
-    def llm_kwargs(self) -> dict:
-        return {"model": self.base_model, "adapter": str(self.path)}
-
     def ledger_metrics(self) -> dict:
         keep = ("steps", "examples", "trainable_params", "trainable_share", "reward_accuracy", "reward_margin",
                 "initial_loss", "final_loss", "flagged", "size_mb")
         return {**{k: self.metrics.get(k) for k in keep}, "from_cache": int(self.from_cache)}
-
-    def ledger_cost(self) -> dict:
-        return {"train_seconds": round(self.train_seconds, 2), "peak_mem_mb": self.metrics["peak_mem_mb"]}
 
 
 def _trainer_class_and_config(method: str):

@@ -1,0 +1,149 @@
+"""Lab 07's steps from its config: questions, training runs, scored variants as ledger rows, plots, takeaways.
+
+Ledger rows (lab "07"): `<model>/<setting>` for model in base, dsf, raft_p<P>, raft_quote and setting in
+closed_book, rag (top-k retrieved chunks), oracle_d<d> (the oracle among d hard distractors) and
+unanswerable (retrieved chunks, questions the corpus does not answer: the accuracy is the abstention rate);
+`train/<model>` for each training run (examples, oracle share, leakage checks, train seconds).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .. import evaluate, ledger, stats
+from ..rag import pipeline
+from . import raft
+
+PUBLISHED = {  # what the papers report, stated in the lab's takeaways
+    "raft": "RAFT + RAG beat DSF + RAG and base + RAG on five datasets (Zhang et al. 2024)",
+    "dsf_rag": "DSF + RAG was sometimes worse than DSF alone (Zhang et al. 2024)",
+    "additive": "fine-tuning and RAG add up: each helps, together most (Balaguer et al. 2024)",
+}
+
+
+def p_label(p: float) -> str:
+    return f"raft_p{round(100 * p)}"
+
+
+def pick(ds, types: Sequence[str], per_type: int | None, seed: int, split: str) -> list:
+    """Questions of each type present in the split, `per_type` of each (seeded, file order); absent types noted."""
+    import random
+
+    out = []
+    for qtype in types:
+        items = ds.questions(split=split, types=[qtype])
+        if not items:
+            print(f"note: no {split} questions of type {qtype!r} in this dataset: skipped")
+            continue
+        if per_type is not None and len(items) > per_type:
+            keep = set(random.Random(seed).sample(range(len(items)), per_type))
+            items = [q for i, q in enumerate(items) if i in keep]
+        out.extend(items)
+    return out
+
+
+def train_row(cfg, variant: str, rows: Sequence[dict], test_questions: Sequence, result) -> dict:
+    """The training run's ledger row: what it trained on, that no test question was in it, what it cost."""
+    leak = raft.leakage(rows, test_questions)
+    if leak["by_id"] or leak["by_text"]:
+        raise AssertionError(f"{variant}: test questions in the training data: {leak}")
+    metrics = {"examples": len(rows), "oracle_share": raft.oracle_share(rows), "leak_by_id": leak["by_id"],
+               "leak_by_text": leak["by_text"], **result.ledger_metrics()}
+    return ledger.record(cfg, f"train/{variant}", metrics, cost=result.ledger_cost(),
+                         params={"adapter": str(result.path), "method": result.method})
+
+
+def score(cfg, llm, variant: str, questions: Sequence, contexts, *, quote: bool = False, extra: dict | None = None,
+          cache=None, params: dict | None = None, train_seconds: float | None = None) -> dict:
+    """Answer, score and record one model in one setting; returns the ledger row (`train_seconds`: the model's
+    one-time training cost, for the ROI lab)."""
+    records = raft.answer(llm, questions, contexts, context_chars=cfg.context_chars,
+                          max_new_tokens=cfg.quote_new_tokens if quote else cfg.max_new_tokens,
+                          batch_size=cfg.batch_size, quote=quote, cache=cache)
+    cost = evaluate.cost_of(records)
+    metrics = {**raft.metrics(records), "prompt_tokens": round(cost["tokens_in"] / max(1, len(records)), 1),
+               **(extra or {})}
+    if train_seconds is not None:
+        cost["train_seconds"] = round(train_seconds, 2)
+    return ledger.record(cfg, variant, metrics, cost=cost, answers=records, params=params)
+
+
+def compare(cfg, a: str, b: str) -> stats.Comparison:
+    """b against a, paired on the questions both answered."""
+    answers_a = {r["qid"]: r["correct"] for r in ledger.read_answers(cfg.run_dir, "07", a) or []}
+    answers_b = {r["qid"]: r["correct"] for r in ledger.read_answers(cfg.run_dir, "07", b) or []}
+    qids = sorted(set(answers_a) & set(answers_b))
+    return stats.paired_binary([answers_a[q] for q in qids], [answers_b[q] for q in qids], names=(a, b))
+
+
+def table(cfg):
+    """Accuracy with n and interval, per type, prompt tokens and latency, one row per scored variant."""
+    import pandas as pd
+
+    rows = [r for r in ledger.read(cfg.run_dir, lab="07") if not r["variant"].startswith("train/")]
+    out = []
+    for r in rows:
+        m = r["metrics"]
+        out.append({"variant": r["variant"], "accuracy": m["answer_accuracy"], "n": m["n"], "ci_low": m["ci_low"],
+                    "ci_high": m["ci_high"], **{k: m[k] for k in m if k.startswith("acc_") and "_ci_" not in k},
+                    "prompt_tokens": m.get("prompt_tokens"),
+                    "latency_p50_s": (r.get("cost") or {}).get("latency_p50_s")})
+    return pd.DataFrame(out).set_index("variant")
+
+
+def plot_robustness(cfg, models: Sequence[str], ds_: Sequence[int], ax=None):
+    """Accuracy against the number of distractors beside the oracle, one line per model, with intervals."""
+    import matplotlib.pyplot as plt
+
+    rows = {r["variant"]: r["metrics"] for r in ledger.read(cfg.run_dir, lab="07")}
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    for offset, model in enumerate(models):
+        points = [(d, rows[f"{model}/oracle_d{d}"]) for d in ds_ if f"{model}/oracle_d{d}" in rows]
+        if not points:
+            continue
+        xs = [d + 0.06 * (offset - len(models) / 2) for d, _ in points]
+        ys = [m["answer_accuracy"] for _, m in points]
+        err = [[y - m["ci_low"] for y, (_, m) in zip(ys, points)], [m["ci_high"] - y for y, (_, m) in zip(ys, points)]]
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=model)
+    ax.set_xlabel("distractor chunks beside the oracle (d)")
+    ax.set_ylabel("accuracy (95% CI)")
+    ax.set_xticks(list(ds_))
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Robustness to distractors")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def p_table(cfg, ps: Sequence[float]):
+    """The P% ablation: accuracy with retrieved chunks for each oracle share trained."""
+    import pandas as pd
+
+    rows = {r["variant"]: r for r in ledger.read(cfg.run_dir, lab="07")}
+    out = []
+    for p in sorted(ps):
+        variant = f"{p_label(p)}/rag"
+        if variant in rows:
+            m = rows[variant]["metrics"]
+            share = rows.get(f"train/{p_label(p)}", {}).get("metrics", {}).get("oracle_share")
+            out.append({"P (oracle shown)": f"{100 * p:.0f}%", "oracle share trained": share,
+                        "accuracy": m["answer_accuracy"], "n": m["n"], "ci_low": m["ci_low"], "ci_high": m["ci_high"]})
+    return pd.DataFrame(out)
+
+
+def takeaways(cfg, headline: str) -> list[str]:
+    """Each published direction with this run's paired comparison and a verdict decided by the interval."""
+    rows = {r["variant"] for r in ledger.read(cfg.run_dir, lab="07")}
+    lines = []
+
+    def say(a, b, expected, claim):
+        if {a, b} <= rows:
+            lines.append("- " + str(stats.verdict(compare(cfg, a, b), expected, claim=claim)))
+
+    say("base/rag", f"{headline}/rag", "b>a", "RAFT + RAG beats base + RAG (Zhang et al. 2024)")
+    say("dsf/rag", f"{headline}/rag", "b>a", "RAFT + RAG beats DSF + RAG (Zhang et al. 2024)")
+    say("dsf/closed_book", "dsf/rag", "b>a", "adding retrieval to the fine-tuned model helps (Balaguer et al. 2024; "
+                                             "RAFT found DSF + RAG sometimes worse than DSF)")
+    say("base/closed_book", "dsf/closed_book", "b>a", "domain fine-tuning teaches answers closed book")
+    say("base/rag", "dsf/rag", "b>a", "fine-tuning and RAG add up (Balaguer et al. 2024)")
+    say("base/unanswerable", f"{headline}/unanswerable", "b<a",
+        "RAFT trained only on answerable questions abstains less (it learns to answer from memory)")
+    return lines

@@ -1,0 +1,101 @@
+"""RAFT data (lab 07): oracle and hard distractors, the oracle share, quotes, leakage checks, scoring."""
+from __future__ import annotations
+
+import pytest
+
+from labsutil.data import Document, QAItem
+from labsutil.llm import Generation
+from labsutil.rag import retrieval as R
+from labsutil.tuning import raft
+
+from test_retrieval import HashEmbedder
+
+DOCS = [Document(f"d{i}", f"Company {i}", f"Company {i} is based in City{i}. It was founded in {1990 + i}. "
+                                          f"Its chief executive is Person{i}.", {}) for i in range(8)]
+
+
+def q(i, split="train", qtype="single_hop", docs=None, answer=None):
+    return QAItem(qid=f"{split}{i}", question=f"Where is Company {i} based?", answer=answer or f"City{i}",
+                  aliases=(), doc_ids=tuple(docs or (f"d{i}",)), type=qtype, split=split)
+
+
+@pytest.fixture(scope="module")
+def index():
+    return R.DenseIndex.build(R.chunk_corpus(DOCS, chunk_size=500, chunk_overlap=0), HashEmbedder())
+
+
+def test_oracle_chunk_holds_the_answer_and_distractors_come_from_other_documents(index):
+    question = q(3)
+    assert [c.doc_id for c in raft.oracle_chunks(index, question)] == ["d3"]
+    [distractors] = raft.hard_distractors(index, [question], 3)
+    assert len(distractors) == 3 and "d3" not in {c.doc_id for c in distractors}
+    assert len({c.doc_id for c in distractors}) == 3  # one chunk per document
+
+
+@pytest.mark.parametrize("p, expected", [(1.0, 8), (0.0, 0)])
+def test_the_oracle_share_follows_p(index, p, expected):
+    rows = raft.examples(index, [q(i) for i in range(8)], p_oracle=p, distractors=2, context_chars=200)
+    assert sum(r["oracle_present"] for r in rows) == expected and raft.oracle_share(rows) == expected / 8
+    for r, i in zip(rows, range(8)):
+        shown = r["prompt"][-1]["content"]
+        assert (f"[d{i}]" in shown) == (p == 1.0)  # the oracle's header is in the prompt only when present
+        assert shown.count("[d") == 3  # the oracle and 2 distractors, or 3 distractors
+        assert r["completion"][0]["content"].startswith(f"City{i}")
+
+
+def test_a_middle_p_is_seeded_and_cites_the_oracle_only_when_shown(index):
+    rows = raft.examples(index, [q(i) for i in range(8)], p_oracle=0.5, distractors=1, context_chars=200, seed=3)
+    again = raft.examples(index, [q(i) for i in range(8)], p_oracle=0.5, distractors=1, context_chars=200, seed=3)
+    assert rows == again and 0 < raft.oracle_share(rows) < 1
+    for r in rows:
+        assert r["completion"][0]["content"].endswith("]") == r["oracle_present"]
+
+
+def test_quoted_answers_quote_the_supporting_sentence_and_only_the_answer_is_scored(index):
+    [row] = raft.examples(index, [q(2)], p_oracle=1.0, distractors=1, context_chars=500, quote=True)
+    text = row["completion"][0]["content"]
+    assert text.startswith('Quote: "Company 2 is based in City2."') and "Answer: City2 [d2]" in text
+    assert raft.scored_part('Quote: "Company 2 is based in City2."\nAnswer: Lisbon') == "Lisbon"
+    assert raft.scored_part("City2 [d2]") == "City2 [d2]"
+
+
+def test_leakage_finds_a_test_question_by_id_and_by_text(index):
+    train = raft.examples(index, [q(i) for i in range(3)], p_oracle=1.0, distractors=1, context_chars=100)
+    test_clean = [q(5, split="test")]
+    assert raft.leakage(train, test_clean)["by_id"] == 0 and raft.leakage(train, test_clean)["by_text"] == 0
+    same_text = QAItem("t9", "Where is Company 1 based?", "City1", (), ("d1",), "single_hop", "test")
+    same_id = QAItem("train2", "Something else entirely?", "x", (), ("d2",), "single_hop", "test")
+    leak = raft.leakage(train, [same_text, same_id])
+    assert leak["by_text"] == 1 and leak["by_id"] == 1
+    dsf = raft.dsf_examples([q(1)])
+    assert raft.leakage(dsf, [same_text])["by_text"] == 1
+
+
+def test_unanswerable_questions_are_not_trained_on(index):
+    none = QAItem("u1", "Who is the CTO of Company 1?", "unanswerable", ("not stated",), (), "unanswerable", "train")
+    rows = raft.examples(index, [q(1), none], p_oracle=1.0, distractors=1, context_chars=100)
+    assert [r["qid"] for r in rows] == ["train1"]
+    assert [r["qid"] for r in raft.dsf_examples([q(1), none])] == ["train1"]
+
+
+class EchoLLM:
+    """Answers with the last line of the prompt's first document (or a fixed string closed book)."""
+
+    def generate(self, prompts, **kw):
+        out = []
+        for p in prompts:
+            text = 'Quote: "x"\nAnswer: City1' if "Company 1" in p else "I do not know"
+            out.append(Generation(text, 10, 3, 0.01, "stop"))
+        return out
+
+    def format(self, prompt, system=None, chat=True):
+        return prompt
+
+
+def test_answer_scores_only_after_the_answer_mark_when_quoting(index):
+    qs = [q(1, split="test"), QAItem("t2", "Where is Company 1 based?", "City9", (), ("d9",), "single_hop", "test")]
+    contexts = [[index.chunks[1]], [index.chunks[1]]]
+    records = raft.answer(EchoLLM(), qs, contexts, context_chars=100, max_new_tokens=8, quote=True)
+    assert [r.correct for r in records] == [True, False] and records[0].extra["raw"].startswith("Quote")
+    metrics = raft.metrics(records)
+    assert metrics["answer_accuracy"] == 0.5 and metrics["n"] == 2 and metrics["n_single_hop"] == 2
