@@ -55,6 +55,10 @@ def test_reward_summary_flags_a_run_stuck_at_chance_and_not_one_that_learned():
     learned = [{"step": s, "rewards/margins": 0.1 * s, "rewards/accuracies": a}
                for s, a in ((1, 0.0), (2, 0.75), (3, 1.0))]
     assert reward_summary("dpo", stuck)["flagged"] and "0.55" in reward_summary("dpo", stuck)["flag_reason"]
+    # at chance, single small batches land at 0.75 now and then: the flag reads the last third, not the best step
+    noisy = [{"step": s, "rewards/margins": 0.0, "rewards/accuracies": a}
+             for s, a in enumerate((0.0, 0.75, 0.25, 0.5, 0.25, 0.5), start=1)]
+    assert reward_summary("dpo", noisy)["flagged"]
     summary = reward_summary("dpo", learned)
     assert not summary["flagged"] and summary["reward_accuracy"] == 1.0 and summary["reward_margin"] == 0.3
     assert reward_summary("kto", [{"step": 1, "rewards/margins": 0.0}, {"step": 2, "rewards/margins": -0.1}])["flagged"]
@@ -137,8 +141,9 @@ def _control(n):
 
 
 def _loop(store, tiny_model_dir, served, heldout, **kw):
+    # min_gain -1: any challenger passes the accuracy check, so the promotion (and merge) path always runs
     return FeedbackLoop(store, OneChunkIndex(served + heldout), base_model=str(tiny_model_dir), heldout=heldout,
-                        control=_control(4), policy=GatePolicy(floor=0.0, max_control_drop=1.0),
+                        control=_control(4), policy=GatePolicy(floor=0.0, max_control_drop=1.0, min_gain=-1.0),
                         hp=preference.PreferenceHyperparameters(**{**FAST, "max_length": 256}), max_new_tokens=4, batch_size=4,
                         min_labels=4, progress=False, **kw)
 
@@ -165,14 +170,18 @@ def test_the_loop_serves_labels_trains_gates_and_a_promoted_challenger_is_merged
     assert version.status == "challenger" and version.parent_id == "v0" and version.adapter_path
     assert loop.model_kwargs(challenger) == {"model": str(tiny_model_dir), "adapter": version.adapter_path}
 
-    decision = loop.gate(challenger)  # floor 0 and any control drop allowed: at least as accurate decides
-    held = decision.numbers["heldout"]
-    assert decision.promoted == (held["diff"] >= 0) and len(decision.reasons) == 3
-    if decision.promoted:
-        merged = loop.model_kwargs(challenger)
-        assert "adapter" not in merged and (adapters_cache / "adapters").exists()
-        assert store.champion().id == challenger
-    assert [e.action for e in store.audit_log()][-1] == ("promote" if decision.promoted else "reject")
+    decision = loop.gate(challenger)
+    assert decision.promoted and len(decision.reasons) == 3 and store.champion().id == challenger
+    merged = loop.model_kwargs(challenger)  # a champion is served merged: no adapter left
+    assert "adapter" not in merged and merged["model"].startswith(str(adapters_cache))
+    assert [e.action for e in store.audit_log()][-1] == "promote"
+
+    # round 2 trains on the merged champion; the final comparison runs on questions the gate never saw
+    pairs = loop.serve(2, served)
+    assert all(p.a.model_version == challenger for p in pairs)
+    confirm = _questions("c", 3, "dev")
+    loop.index.by_question.update({q.question: q for q in confirm})
+    assert len(loop.answer("v0", confirm)) == 3
 
 
 def test_serving_a_heldout_question_and_training_on_too_few_labels_are_refused(tiny_model_dir, adapters_cache,

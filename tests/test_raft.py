@@ -55,7 +55,8 @@ def test_quoted_answers_quote_the_supporting_sentence_and_only_the_answer_is_sco
     [row] = raft.examples(index, [q(2)], p_oracle=1.0, distractors=1, context_chars=500, quote=True)
     text = row["completion"][0]["content"]
     assert text.startswith('Quote: "Company 2 is based in City2."') and "Answer: City2 [d2]" in text
-    assert raft.scored_part('Quote: "Company 2 is based in City2."\nAnswer: Lisbon') == "Lisbon"
+    assert raft.scored_part('Quote: "Company 2 is based in City2."\nAnswer: Lisbon', quote=True) == "Lisbon"
+    assert raft.scored_part('Quote: "Company 2 is based in City2."', quote=True) == ""
     assert raft.scored_part("City2 [d2]") == "City2 [d2]"
 
 
@@ -78,13 +79,14 @@ def test_unanswerable_questions_are_not_trained_on(index):
     assert [r["qid"] for r in raft.dsf_examples([q(1), none])] == ["train1"]
 
 
-class EchoLLM:
-    """Answers with the last line of the prompt's first document (or a fixed string closed book)."""
+class QuotingLLM:
+    """Quotes a sentence holding City1, then answers City1 for "item 1" and City7 otherwise; one answer has no mark."""
 
     def generate(self, prompts, **kw):
         out = []
         for p in prompts:
-            text = 'Quote: "x"\nAnswer: City1' if "Company 1" in p else "I do not know"
+            answer = "City1" if "item 1?" in p else "City7"
+            text = "Company 1 is based in City1." if "item 3?" in p else f'Quote: "Company 1 is based in City1."\nAnswer: {answer}'
             out.append(Generation(text, 10, 3, 0.01, "stop"))
         return out
 
@@ -93,9 +95,13 @@ class EchoLLM:
 
 
 def test_answer_scores_only_after_the_answer_mark_when_quoting(index):
-    qs = [q(1, split="test"), QAItem("t2", "Where is Company 1 based?", "City9", (), ("d9",), "single_hop", "test")]
-    contexts = [[index.chunks[1]], [index.chunks[1]]]
-    records = raft.answer(EchoLLM(), qs, contexts, context_chars=100, max_new_tokens=8, quote=True)
-    assert [r.correct for r in records] == [True, False] and records[0].extra["raw"].startswith("Quote")
+    # every raw answer contains the gold answer City1 (in the quote); only the first one answers it
+    qs = [QAItem(f"t{i}", f"Where is item {i}?", "City1", (), ("d1",), "single_hop", "test") for i in (1, 2, 3)]
+    contexts = [[index.chunks[1]]] * 3
+    records = raft.answer(QuotingLLM(), qs, contexts, context_chars=100, max_new_tokens=8, quote=True)
+    assert [r.correct for r in records] == [True, False, False]  # the quote never counts; no mark scores nothing
+    assert [r.extra["answer_mark"] for r in records] == [True, True, False]
+    unquoted = raft.answer(QuotingLLM(), qs, contexts, context_chars=100, max_new_tokens=8, quote=False)
+    assert all(r.correct for r in unquoted)  # scored whole, the quote would make every answer right
     metrics = raft.metrics(records)
-    assert metrics["answer_accuracy"] == 0.5 and metrics["n"] == 2 and metrics["n_single_hop"] == 2
+    assert metrics["n"] == 3 and metrics["n_single_hop"] == 3 and abs(metrics["answer_accuracy"] - 1 / 3) < 1e-4

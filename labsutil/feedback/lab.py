@@ -22,6 +22,7 @@ from .loop import Evaluation, FeedbackLoop, Pair
 from .preference import PreferenceHyperparameters
 from .registry import GateDecision, GatePolicy
 from .store import Store
+from .widget import NotEnoughLabels
 
 STORE_NAME = "lab06_feedback.sqlite"
 
@@ -44,7 +45,7 @@ def build_loop(cfg, store: Store, index, heldout: Sequence, control: Sequence) -
     return FeedbackLoop(store, index, base_model=cfg.model, heldout=heldout, control=control, policy=policy, hp=hp,
                         k=cfg.top_k, context_chars=cfg.context_chars, max_new_tokens=cfg.max_new_tokens,
                         batch_size=cfg.batch_size, dtype=cfg.dtype, temperature=cfg.temperature, seed=cfg.seed,
-                        min_labels=cfg.min_labels)
+                        min_labels=cfg.min_labels, backend=cfg.backend)
 
 
 def record_version(cfg, variant: str, evaluation: Evaluation, extra: dict | None = None,
@@ -112,7 +113,7 @@ def side_challenger(cfg, loop: FeedbackLoop, variant: str, round: int, method: s
     version = f"r{round}-{method}-{source}"
     try:
         loop.train(round, method, source=source, version_id=version, register=False)
-    except Exception as error:  # e.g. the AI judge produced no decisive pair: say so, keep the lab going
+    except (ValueError, NotEnoughLabels) as error:  # e.g. the AI judge gave no decisive pair: say so, go on
         print(f"{variant}: not trained ({error})")
         return None
     result = loop.trained[version]
@@ -124,20 +125,32 @@ def side_challenger(cfg, loop: FeedbackLoop, variant: str, round: int, method: s
                           cost=result.ledger_cost())
 
 
-def simulated_pair_labels(loop: FeedbackLoop, pairs: Sequence[Pair], round: int) -> list[str]:
-    """The simulated annotator's pairwise verdict for each pair (what the judge is compared with)."""
-    by_interaction = {r.feedback.interaction_id: r.feedback.value
-                      for r in loop.store.records(round=round, source="simulated") if r.feedback.kind == "pairwise"}
-    return [by_interaction[p.a.id] for p in pairs]
+def pair_labels(loop: FeedbackLoop, pairs: Sequence[Pair], round: int, source: str) -> list[str | None]:
+    """The annotator's pairwise verdict for each pair, in the pair's own order (None: the pair was not labelled).
+    The widget shows a pair in random order, so a verdict stored as (b, a) is mapped back."""
+    swap = {"a": "b", "b": "a"}
+    stored = {}
+    for r in loop.store.records(round=round, source=source):
+        f = r.feedback
+        if f.kind == "pairwise":
+            stored[(f.interaction_id, f.other_interaction_id)] = f.value
+            stored[(f.other_interaction_id, f.interaction_id)] = swap.get(f.value, f.value)
+    return [stored.get((p.a.id, p.b.id)) for p in pairs]
 
 
-def judge_rows(cfg, loop: FeedbackLoop, pairs: Sequence[Pair], round: int, *, method: str = "loglikelihood") -> dict:
+def judge_rows(cfg, loop: FeedbackLoop, pairs: Sequence[Pair], round: int, *, source: str = "simulated",
+               method: str = "loglikelihood") -> dict:
     """The AI judge (plain and reference-guided) on the round's pairs, against the simulated annotator's
     pairwise labels; the reference-guided verdicts are stored as `ai-judge` feedback (what RLAIF trains on).
     Returns {variant: agreement metrics}; each is a ledger row."""
     from .judge import PairwiseJudge, agreement
 
-    reference = simulated_pair_labels(loop, pairs, round)
+    labels = pair_labels(loop, pairs, round, source)
+    labelled = [(p, label) for p, label in zip(pairs, labels) if label is not None]
+    if not labelled:
+        print(f"no pairwise labels from {source!r} in round {round}: the judge has nothing to agree with")
+        return {}
+    pairs, reference = [p for p, _ in labelled], [label for _, label in labelled]
     llm = loop.llm(loop.registry.champion().id)
     out = {}
     for variant, guided in (("judge/plain", False), ("judge/reference", True)):
@@ -149,7 +162,7 @@ def judge_rows(cfg, loop: FeedbackLoop, pairs: Sequence[Pair], round: int, *, me
 
             verdicts = judge.judge([JudgeItem(p.question.question, p.a.response, p.b.response) for p in pairs])
         metrics = agreement(verdicts, reference)
-        ledger.record(cfg, variant, metrics, params={"judge": judge.name, "round": round, "reference": "simulated labels"})
+        ledger.record(cfg, variant, metrics, params={"judge": judge.name, "round": round, "reference": f"{source} labels"})
         out[variant] = metrics
     return out
 
@@ -164,25 +177,46 @@ def paired(cfg, a: str, b: str, names: tuple[str, str]) -> stats.Comparison:
     return stats.paired_binary([answers_a[q] for q in qids], [answers_b[q] for q in qids], names=names)
 
 
-def record_final(cfg, loop: FeedbackLoop, start_version: str) -> dict:
-    """The final champion against the starting model, paired on the held-out questions."""
+def confirmation_questions(ds, types: Sequence[str], heldout: Sequence, n: int | None, seed: int) -> list:
+    """Questions the gate never saw, for an unbiased final comparison: the dev split (else the test questions
+    left out of the held-out set). The held-out set chose every promotion, so on it the final champion's gain
+    is biased upward (a winner's curse)."""
+    from ..rag import pipeline
+
+    used = {q.qid for q in heldout}
+    for split in ("dev", "test"):
+        pool = [q for q in ds.questions(split=split, types=list(types)) if q.qid not in used]
+        if pool:
+            return pipeline.subsample(pool, n, seed)
+    print("note: no question outside the held-out set: the final comparison reuses it (biased upward)")
+    return list(heldout)
+
+
+def record_final(cfg, loop: FeedbackLoop, start_version: str, confirm: Sequence) -> dict:
+    """The final champion against the starting model, paired on confirmation questions the gate never saw."""
     champion = loop.registry.champion().id
     evaluation = loop.evaluate(champion)
-    start = loop.evaluate(start_version)
-    comparison = stats.paired_binary([start.heldout[q] for q in sorted(start.heldout)],
-                                     [evaluation.heldout[q] for q in sorted(start.heldout)],
+    start_answers = {r.qid: r.correct for r in loop.answer(start_version, confirm)}
+    final_answers = (start_answers if champion == start_version
+                     else {r.qid: r.correct for r in loop.answer(champion, confirm)})
+    qids = sorted(start_answers)
+    comparison = stats.paired_binary([start_answers[q] for q in qids], [final_answers[q] for q in qids],
                                      names=(start_version, champion))
-    labels = sum(loop.store.counts(round=r, source="simulated")["total"]
+    labels = sum(loop.store.counts(round=r, source=s)["total"] for s in ("simulated", "human")
                  for r in {i.round for i in loop.store.interactions() if i.round is not None})
-    extra = {**comparison.metrics("vs_start"), "labels_total": labels, "n_labels": labels,
+    confirmed = stats.proportion([final_answers[q] for q in qids]).metrics("confirm_accuracy", headline=False)
+    started = stats.proportion([start_answers[q] for q in qids]).metrics("confirm_start_accuracy", headline=False)
+    extra = {**comparison.metrics("vs_start"), **confirmed, **started, "labels_total": labels, "n_labels": labels,
              "gain_per_100_labels": round(100 * comparison.diff / labels, 4) if labels else None}
     # the ROI lab reads this row as "feedback-tuned champion": every label bought and every training run paid
     # for (rejected challengers included) are its one-time cost
-    spent = round(sum(r.train_seconds for r in loop.trained.values()), 2)
+    loop_versions = {v.id for v in loop.store.model_versions()}  # not the side comparisons (KTO, AI judge)
+    spent = round(sum(r.train_seconds for v, r in loop.trained.items() if v in loop_versions), 2)
     row = record_version(cfg, "final", evaluation, extra,
                          {"version": champion, "start": start_version, "roi_approach": "feedback_champion"},
                          cost={"train_seconds": spent})
-    print(f"final champion {champion} vs start {start_version}: {comparison}")
+    print(f"final champion {champion} vs start {start_version} on {len(qids)} confirmation questions the gate "
+          f"never saw: {comparison}")
     return row
 
 
@@ -213,7 +247,7 @@ def plot_rounds(table, ax=None):
                                                           [row["ci_high"] - row["heldout_accuracy"]]],
                     fmt="x" if row["decision"] == "reject" else "o", color=colour, capsize=4, ms=8)
         label = row["decision"] or "start"
-        if row.get("corrupted"):
+        if row.get("corrupted") == 1:  # the start row has no value (NaN in the table)
             label += " (corrupted)"
         ax.annotate(label, (x, row["ci_high"]), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
     ax.set_xticks(xs, list(loop_rows.index))
@@ -235,28 +269,36 @@ def takeaways(cfg) -> list[str]:
                      + "; ".join(r["params"]["reasons"]))
     if "final" in rows:
         m = rows["final"]["metrics"]
-        c = paired(cfg, "start", "final", ("start", "final champion"))
-        lines.append(f"- Final champion {rows['final']['params']['version']} against the start: "
-                     + str(stats.verdict(c, "b>a", claim="the loop improves the model")))
+        c = stats.Comparison("start", "final champion", m["vs_start_n"], m["vs_start_diff"], m["vs_start_diff_ci_low"],
+                             m["vs_start_diff_ci_high"], m["vs_start_p_value"], "exact McNemar", 0, 0)
+        lines.append(f"- Final champion {rows['final']['params']['version']} against the start, on questions the "
+                     "gate never saw: " + str(stats.verdict(c, "b>a", claim="the loop improves the model")))
         if m.get("gain_per_100_labels") is not None:
             lines.append(f"  {m['labels_total']} labels in all; {100 * m['gain_per_100_labels']:+.1f} points per 100 "
                          "labels (point estimate; its interval is the one above, scaled)")
     first = next((r for r in rounds if r["metrics"]["round"] == 1), None)
     if first and "compare/kto" in rows:
         c = paired(cfg, "round1", "compare/kto", ("DPO", "KTO"))
-        lines.append("- " + str(stats.verdict(c, "b=a", margin=0.05, claim="KTO on thumbs is about as good as DPO "
-                                                                            "on pairs (Ethayarajh et al. 2024)")))
+        lines.append("- " + str(stats.verdict(c, "b=a", margin=0.05, claim="KTO (thumbs, and the pairs unpaired) is "
+                                                                            "about as good as DPO on the pairs "
+                                                                            "(Ethayarajh et al. 2024)")))
     if first and "compare/ai_judge" in rows:
         c = paired(cfg, "round1", "compare/ai_judge", ("simulated-human feedback", "AI-judge feedback"))
         lines.append("- " + str(stats.verdict(c, "b=a", margin=0.05, claim="AI feedback is about as good as "
-                                                                            "human feedback (RLAIF, Lee et al. 2023)")))
+                                                                            "human feedback (RLAIF, Lee et al. 2023; "
+                                                                            "here the human side also has edits)")))
+    if "judge/reference" in rows and "compare/ai_judge" not in rows and cfg.compare_ai_judge:
+        lines.append("- RLAIF (Lee et al. 2023) cannot be compared here: the AI judge's verdicts gave no decisive "
+                     "pair to train on (every verdict changed when the order was swapped, so all count as ties).")
     if "judge/reference" in rows:
         m = rows["judge/reference"]["metrics"]
         low, high = m["order_consistency_ci_low"], m["order_consistency_ci_high"]
         where = "above" if low > 0.65 else "below" if high < 0.65 else "not distinguishable from"
         lines.append(f"- Judge order consistency {m['order_consistency']:.0%} [{low:.0%}, {high:.0%}] (n = {m['n']}): "
                      f"{where} GPT-4's 65% in MT-Bench; agreement {m['judge_accuracy']:.0%} "
-                     f"[{m['ci_low']:.0%}, {m['ci_high']:.0%}] with the simulated labels, kappa {m['judge_kappa']}.")
+                     f"[{m['ci_low']:.0%}, {m['ci_high']:.0%}] with the simulated labels, kappa {m['judge_kappa']} "
+                     f"(kappa near 0: no better than chance, however high the raw agreement); it picked the answer "
+                     f"shown first in {m['first_position_rate']:.0%} of its readable asks.")
     flagged = [v for v, r in rows.items() if r["metrics"].get("flagged")]
     if flagged:
         lines.append(f"- FLAGGED runs (reward accuracy stuck at chance or no positive margin): {flagged}")

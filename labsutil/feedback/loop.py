@@ -1,6 +1,7 @@
 """The loop of lab 06: serve, collect feedback, convert, train a challenger, gate it, repeat.
 
-    loop = FeedbackLoop(store, index, base_model="smollm2-135m-instruct", heldout=test_qs, control=control_items)
+    loop = FeedbackLoop(store, index, base_model="smollm2-135m-instruct", heldout=test_qs, control=control_items,
+                        policy=GatePolicy(floor=0.2, max_control_drop=0.05))
     loop.start()                                       # the base model is the first champion, scored once
     pairs = loop.serve(1, questions)                   # the champion answers each question twice (A/B)
     loop.label_simulated(1, pairs, annotator)          # or the widget, or loop.label_ai(1, pairs, judge)
@@ -77,14 +78,15 @@ class FeedbackLoop:
     def __init__(self, store: Store, index, *, base_model: str, heldout: Sequence, control: Sequence,
                  policy: GatePolicy, hp: PreferenceHyperparameters | None = None, k: int = 1,
                  context_chars: int = 400, max_new_tokens: int = 24, batch_size: int = 8, dtype: str = "float32",
-                 temperature: float = 1.0, seed: int = 0, min_labels: int = 8, progress: bool = True):
+                 temperature: float = 1.0, seed: int = 0, min_labels: int = 8, progress: bool = True,
+                 backend: str = "transformers"):
         self.store, self.index, self.base_model = store, index, base_model
         self.registry = Registry(store)
         self.heldout, self.control = list(heldout), list(control)
         self.policy, self.hp = policy, hp or PreferenceHyperparameters()
         self.k, self.context_chars, self.max_new_tokens = k, context_chars, max_new_tokens
         self.batch_size, self.dtype, self.temperature, self.seed = batch_size, dtype, temperature, seed
-        self.min_labels, self.progress = min_labels, progress
+        self.min_labels, self.progress, self.backend = min_labels, progress, backend
         self.scores: dict[str, Evaluation] = {}
         self.trained: dict[str, PreferenceResult] = {}
         self.reports: dict = {}  # version -> the ConversionReport of its training feedback
@@ -115,7 +117,7 @@ class FeedbackLoop:
         key = repr(sorted(kwargs.items()))
         if key not in self._llms:
             self._llms.clear()
-            self._llms[key] = LLM(**kwargs, dtype=self.dtype, batch_size=self.batch_size)
+            self._llms[key] = LLM(**kwargs, backend=self.backend, dtype=self.dtype, batch_size=self.batch_size)
         return self._llms[key]
 
     def start(self, version_id: str = "v0") -> Evaluation:
@@ -142,14 +144,17 @@ class FeedbackLoop:
         if version_id not in self.scores:
             from ..datacheck import control_mc
 
-            llm = self.llm(version_id)
-            prompts, doc_ids, _ = self.contexts(self.heldout)
-            gens = llm.generate(prompts, max_new_tokens=self.max_new_tokens, system=RAG_SYSTEM,
-                                progress=self.progress)
-            records = [pipeline.score(q, g, d) for q, g, d in zip(self.heldout, gens, doc_ids)]
-            hits = control_mc(llm, self.control)["hits"] if self.control else []
+            records = self.answer(version_id, self.heldout)
+            hits = control_mc(self.llm(version_id), self.control)["hits"] if self.control else []
             self.scores[version_id] = Evaluation(version_id, records, hits)
         return self.scores[version_id]
+
+    def answer(self, version_id: str, questions: Sequence) -> list:
+        """Scored greedy answers of a version on any questions (e.g. a confirmation set the gate never saw)."""
+        llm = self.llm(version_id)
+        prompts, doc_ids, _ = self.contexts(questions)
+        gens = llm.generate(prompts, max_new_tokens=self.max_new_tokens, system=RAG_SYSTEM, progress=self.progress)
+        return [pipeline.score(q, g, d) for q, g, d in zip(questions, gens, doc_ids)]
 
     def serve(self, round: int, questions: Sequence) -> list[Pair]:
         """The champion answers each question greedily (A) and by sampling (B); both stored as interactions."""
@@ -185,9 +190,6 @@ class FeedbackLoop:
         verdicts = judge.judge(items)
         self.store.add_feedback_many(judge.feedback_rows([(p.a, p.b) for p in pairs], verdicts, round=round))
         return verdicts
-
-    def gold(self, questions: Sequence) -> dict[str, str]:
-        return {q.qid: q.answer for q in questions}
 
     def training_data(self, round: int, method: str, *, source: str | None = "simulated",
                       gold: Mapping[str, str] | None = None):

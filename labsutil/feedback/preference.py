@@ -36,7 +36,7 @@ from ..tuning.train import TrainResult
 METHODS = ("dpo", "kto")
 # LoRA learns with a larger step than full-weight DPO (TRL's 1e-6 default is for full models and long runs)
 DEFAULT_LEARNING_RATE = {"dpo": 2e-4, "kto": 2e-4}
-FLAT_REWARD_ACCURACY = 0.55  # at most this in every logged step: "stays at 0.5"
+FLAT_REWARD_ACCURACY = 0.55  # at most this on average over the last third of the steps: "stays at 0.5"
 
 
 class PreferenceTrainingFlat(UserWarning):
@@ -144,14 +144,14 @@ def reward_summary(method: str, log_history: list[dict]) -> dict:
     margin = sum(h["rewards/margins"] for h in tail) / len(tail)
     if method == "dpo":
         accuracy = sum(h["rewards/accuracies"] for h in tail) / len(tail)
-        flat = max(h["rewards/accuracies"] for h in steps[1:]) <= FLAT_REWARD_ACCURACY
-        reason = (f"reward accuracy never rose above {FLAT_REWARD_ACCURACY} (chance is 0.5): the policy does "
-                  "not prefer the chosen answers" if flat else "")
+        flat = accuracy <= FLAT_REWARD_ACCURACY
+        reason = (f"reward accuracy {accuracy:.2f} over the last third of the run (chance is 0.5, flagged at "
+                  f"<= {FLAT_REWARD_ACCURACY}): the policy does not prefer the chosen answers" if flat else "")
     else:
         accuracy = None
-        flat = max(h["rewards/margins"] for h in steps[1:]) <= 0
-        reason = ("the reward margin (desirable - undesirable) never turned positive: the policy does not "
-                  "prefer the desirable answers" if flat else "")
+        flat = margin <= 0
+        reason = ("the reward margin (desirable - undesirable) is not positive over the last third of the run: "
+                  "the policy does not prefer the desirable answers" if flat else "")
     return {"reward_accuracy": None if accuracy is None else round(accuracy, 4), "reward_margin": round(margin, 5),
             "flagged": flat, "flag_reason": reason,
             "reward_curve": [(int(h["step"]), round(float(h["rewards/margins"]), 5),
@@ -217,6 +217,8 @@ def train_preference(method: str, base_model: str | Path, dataset, hp: Preferenc
                         "initial_loss": round(float(losses[0]), 5) if losses else None,
                         "final_loss": round(float(losses[-1]), 5) if losses else None,
                         **reward_summary(method, trainer.state.log_history)},
+            "loss_curve": [(int(h["step"]), round(float(h["loss"]), 5)) for h in trainer.state.log_history
+                           if "loss" in h],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "labsutil_version": __version__,
         }
         with atomic_folder(folder) as tmp:

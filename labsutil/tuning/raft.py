@@ -123,9 +123,12 @@ def answer_text(question, context: Context, *, quote: bool = False) -> str:
     return f"{lead}{ANSWER_MARK} {answer}"
 
 
-def scored_part(text: str) -> str:
-    """What is scored of an answer: the text after the last "Answer:" when the model quoted first."""
-    return text.rsplit(ANSWER_MARK, 1)[-1].strip() if ANSWER_MARK in text else text
+def scored_part(text: str, *, quote: bool = False) -> str:
+    """What is scored of an answer: with `quote`, only the text after the last "Answer:" (nothing when the mark
+    is missing: the quote holds the gold answer and must not be scored as the answer); else all of it."""
+    if not quote:
+        return text
+    return text.rsplit(ANSWER_MARK, 1)[-1].strip() if ANSWER_MARK in text else ""
 
 
 def _chat(user: str, answer: str) -> dict:
@@ -168,6 +171,19 @@ def leakage(rows: Sequence[dict], test_questions: Sequence) -> dict:
     return {"by_id": len(by_id), "by_text": len(by_text), "examples": by_id[:3] + by_text[:3]}
 
 
+def fit_length(rows: Sequence[dict], model: str, max_length: int) -> tuple[list[dict], int]:
+    """(rows whose chat-formatted prompt + answer fit in `max_length` tokens, how many did not). The trainer
+    would cut a longer row's end, the answer, and learn nothing from it: such rows are left out, and counted."""
+    from transformers import AutoTokenizer
+
+    from .. import models
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve_llm(model).path)
+    kept = [r for r in rows if len(tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True,
+                                                                 return_dict=True)["input_ids"]) <= max_length]
+    return kept, len(rows) - len(kept)
+
+
 def oracle_share(rows: Sequence[dict]) -> float:
     return round(sum(r["oracle_present"] for r in rows) / len(rows), 4) if rows else float("nan")
 
@@ -191,8 +207,9 @@ def answer(llm, questions: Sequence, contexts: Sequence[Sequence[Chunk]] | None,
     gens = pipeline.generate(llm, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, cache=cache)
     records = []
     for q, g, docs in zip(questions, gens, shown):
-        record = pipeline.score(q, replace(g, text=scored_part(g.text)) if quote else g, docs)
+        record = pipeline.score(q, replace(g, text=scored_part(g.text, quote=True)) if quote else g, docs)
         record.extra["raw"] = g.text
+        record.extra["answer_mark"] = ANSWER_MARK in g.text
         records.append(record)
     return records
 

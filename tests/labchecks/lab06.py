@@ -48,8 +48,11 @@ def check(rows, run_dir):
     assert "compare/kto" in by, "KTO was not trained on the same feedback as DPO"
     assert by["compare/kto"]["params"]["method"] == "kto" and rounds[0]["params"]["method"] == "dpo"
 
-    # the final champion against the start, paired on the same questions
+    # the final champion against the start, paired on confirmation questions the gate never saw
     final = by["final"]["metrics"]
-    assert final["vs_start_n"] == n
+    assert final["vs_start_n"] == final["confirm_accuracy_n"] >= 1
     assert final["vs_start_diff_ci_low"] <= final["vs_start_diff"] <= final["vs_start_diff_ci_high"]
-    assert params["version"] == "v0"
+    assert round(final["confirm_accuracy"] - final["confirm_start_accuracy"], 4) == round(final["vs_start_diff"], 4)
+    assert params["version"] == "v0" and by["final"]["params"]["roi_approach"] == "feedback_champion"
+    if params["profile"] == "workshop":  # the lab's demonstration: the gate both promotes and rejects
+        assert any(r["metrics"]["promoted"] for r in rounds), "no round was promoted"

@@ -1,4 +1,6 @@
 """Lab 07 (RAG + fine-tuning, RAFT): assertions on the ledger rows the notebook wrote."""
+from labsutil.data import load_dataset
+from labsutil.evaluate import normalize_answer
 
 
 def _floats(text):
@@ -17,14 +19,28 @@ def check(rows, run_dir):
     if params["quote_variant"]:
         needed.add("raft_quote/rag")
     assert needed <= set(by), sorted(needed - set(by))
+    assert {"train/dsf", f"train/{headline}"} <= set(by)
+    ds = load_dataset(params["dataset_dir"])
+    if ds.questions(split="test", types=["unanswerable"]):
+        assert {"base/unanswerable", f"{headline}/unanswerable"} <= set(by)
+    test_ids = {q.qid for q in ds.questions(split="test")}
+    test_texts = [normalize_answer(q.question) for q in ds.questions(split="test")]
     n = by["base/rag"]["metrics"]["n"]
     for variant, row in by.items():
         m = row["metrics"]
         if variant.startswith("train/"):
-            # training data from the train split only: no test question by id or by text
+            # training data from the train split only: re-checked here from the question ids the row lists
+            trained = row["params"]["train_qids"]
+            assert trained and not set(trained) & test_ids, (variant, sorted(set(trained) & test_ids)[:3])
+            trained_texts = {normalize_answer(q.question) for q in ds.qa if q.qid in set(trained)}
+            assert not trained_texts & set(test_texts), variant
             assert m["leak_by_id"] == 0 and m["leak_by_text"] == 0, (variant, m)
-            assert m["examples"] >= 1 and row["cost"]["train_seconds"] > 0, variant
+            assert m["examples"] == len(trained) and row["cost"]["train_seconds"] > 0, variant
             assert 0.0 <= m["oracle_share"] <= 1.0
+            continue
+        if variant.startswith("verdict/"):
+            assert row["params"]["verdict"] in ("agrees", "disagrees", "cannot be decided"), variant
+            assert m["vs_diff_ci_low"] <= m["vs_diff"] <= m["vs_diff_ci_high"] and m["vs_n"] >= 1, variant
             continue
         assert 0.0 <= m["answer_accuracy"] <= 1.0 and m["ci_low"] <= m["answer_accuracy"] <= m["ci_high"], variant
         assert m["prompt_tokens"] > 0 and row["cost"]["latency_p50_s"] >= 0, variant
@@ -34,5 +50,7 @@ def check(rows, run_dir):
     for p in [params["raft_p"], *_floats(params["p_ablation"])]:
         share = by[f"train/raft_p{round(100 * p)}"]["metrics"]["oracle_share"]
         assert (share == p) if p in (0.0, 1.0) else abs(share - p) <= 0.3, (p, share)
+    # the headline comparisons were decided (or declared undecidable) and recorded
+    assert {f"verdict/{headline}/rag_vs_base/rag", f"verdict/{headline}/rag_vs_dsf/rag", "verdict/dsf/rag_vs_dsf/closed_book"} <= set(by)
     # a closed-book prompt is shorter than a RAG prompt; RAG prompts hold the retrieved chunks
     assert by["base/closed_book"]["metrics"]["prompt_tokens"] < by["base/rag"]["metrics"]["prompt_tokens"]
