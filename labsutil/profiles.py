@@ -272,6 +272,9 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                         help="frozen held-out test questions scored per model version for the gate (None: all)"),
         "control_n": _p(int, {"smoke": 8, "workshop": 30, "gpu": None}, min=1, nullable=True,
                         help="control-set questions (general knowledge, multiple choice) for the forgetting guard"),
+        "confirm_n": _p(int, {"smoke": 6, "workshop": 60, "gpu": None}, min=1, nullable=True,
+                        help="confirmation questions (dev split, never seen by the gate) for the final comparison "
+                             "with the start (None: all)"),
         "question_types": _p(str, "single_hop",
                              help="comma-separated question types served and held out (data-contract types)"),
         "noise": _p(float, 0.0, min=0.0, max=1.0,

@@ -174,11 +174,9 @@ def train_preference(method: str, base_model: str | Path, dataset, hp: Preferenc
     base_model = str(base_model)
     base = models.resolve_llm(base_model)
     key = cache_key(method, base_model, dataset, hp)
-    folder = cache_mod.adapters_dir() / key
-    card = cache_mod.read_card(folder) if cache else None
+    folder, card = cache_mod.lookup(key, method=method.upper(), base_name=Path(base_model).name,
+                                    what=what or "this feedback", use_cache=cache)
     if card is not None:
-        print(f"cache: {method.upper()} on {Path(base_model).name} ({what or 'this feedback'}) loaded from {folder}; "
-              f"not retrained (trained {card['created']} in {card['train_seconds']:.1f} s)")
         return _finish(PreferenceResult(method, base_model, folder, key, True, card))
     from ..evaluate import peak_mem_mb
     from ..tuning.train import _datasets_progress, _quiet_progress_callback, load_base, parameter_counts

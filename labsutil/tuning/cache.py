@@ -84,3 +84,13 @@ def size_on_disk_mb(folder: str | Path) -> float:
     """Megabytes of what was saved (the card excluded)."""
     total = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and p.name != CARD_FILE)
     return round(total / 2**20, 3)
+
+
+def lookup(key: str, *, method: str, base_name: str, what: str, use_cache: bool = True) -> tuple[Path, dict | None]:
+    """(the run's folder, its card when a finished run is cached there and `use_cache`); a hit is said so."""
+    folder = adapters_dir() / key
+    card = read_card(folder) if use_cache else None
+    if card is not None:
+        print(f"cache: {method} on {base_name} ({what}) loaded from {folder}; not retrained "
+              f"(trained {card['created']} in {card['train_seconds']:.1f} s)")
+    return folder, card

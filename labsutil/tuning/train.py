@@ -271,11 +271,9 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
     base = models.resolve_llm(base_model)
     data_fp = cache_mod.data_fingerprint(train_dataset)
     key = cache_key(method, base_model, train_dataset, hp)
-    folder = cache_mod.adapters_dir() / key
-    card = cache_mod.read_card(folder) if cache else None
+    folder, card = cache_mod.lookup(key, method=method, base_name=base_model, what=what or "this data",
+                                    use_cache=cache)
     if card is not None:
-        print(f"cache: {method} on {base_model} ({what or 'this data'}) loaded from {folder}; not retrained "
-              f"(trained {card['created']} in {card['train_seconds']:.1f} s)")
         return TrainResult(method, base_model, folder, key, True, card)
 
     from ..evaluate import peak_mem_mb
