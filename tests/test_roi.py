@@ -235,6 +235,18 @@ def test_without_sidecars_the_sets_are_not_aligned(tmp_path):
     assert not g.aligned and any("could not be aligned" in n for n in g.notes)
 
 
+def test_too_few_common_questions_are_not_used_for_the_headline(tmp_path):
+    run = write_ledger(tmp_path / "run", [r for r in synthetic_rows() if r["lab"] in ("02", "03")])
+    _sidecars(run, {
+        ("02", "closed_book"): [("q1", False), ("q2", True), ("q3", False), ("q4", True)],
+        ("02", "rag_k3"): [("q1", True), ("q5", True), ("q6", False), ("q7", True)],
+        ("03", "best_combined"): [("q1", True), ("q8", True), ("q9", True), ("q10", True)],
+    })
+    g = A.gather(run)
+    assert not g.aligned and any("only 1 question(s) were answered by every approach" in n for n in g.notes)
+    assert all(x.n != 1 for x in by_key(g).values())  # each on its own questions, not on the one in common
+
+
 def test_common_questions_when_every_lab_kept_its_answers(tmp_path):
     run = write_ledger(tmp_path / "run", [r for r in synthetic_rows() if r["lab"] in ("02", "03")])
     _sidecars(run, {

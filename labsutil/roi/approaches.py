@@ -363,6 +363,9 @@ def gather(run_dir, *, dataset: str | None = None, profile: str | None = None,
     return align(result)
 
 
+MIN_ALIGNED_SHARE = 0.5  # align on the common questions only when they are at least half the smallest set
+
+
 def align(gathered: Gathered) -> Gathered:
     """Put every approach on the questions they all answered, when every lab kept its per-question answers."""
     measured = gathered.measured
@@ -377,6 +380,12 @@ def align(gathered: Gathered) -> Gathered:
     common = set.intersection(*(set(m.qids) for m in measured))
     if not common:
         gathered.notes.append("no question was answered by every approach: each is shown on its own questions")
+        return gathered
+    smallest = min(len(m.qids) for m in measured)
+    if len(common) < MIN_ALIGNED_SHARE * smallest:  # e.g. labs that sample different question types
+        gathered.notes.append(
+            f"only {len(common)} question(s) were answered by every approach (the smallest set has {smallest}): "
+            "too few to compare on, so each approach is shown on the questions its lab answered")
         return gathered
     gathered.measured = [_restrict(m, common) for m in measured]
     gathered.aligned = True

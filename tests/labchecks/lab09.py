@@ -13,7 +13,8 @@ TAGGED = {"lora_finetune", "feedback_champion", "raft_rag"}  # labs 05-07; lab 0
 
 def _answered(row):
     m = row["metrics"]
-    return (m.get("answer_accuracy") is not None or m.get("accuracy") is not None) and \
+    # lab 06's rows measure accuracy on its frozen held-out set (`heldout_accuracy`)
+    return any(m.get(k) is not None for k in ("answer_accuracy", "accuracy", "heldout_accuracy")) and \
         (m.get("n") or row["params"].get("n_items"))
 
 
