@@ -310,6 +310,21 @@ def test_measure_and_deltas(index):
     assert d["added_tokens_per_question"] == 0 and "delta_acc_multi_hop" in d
 
 
+def test_ablation_records_each_component_with_its_deltas(index, cfg):
+    from labsutil import ledger
+
+    llm = FakeLLM()
+    baseline = pipeline.RAGPipeline(index, k=2).run(llm, QS, max_new_tokens=8)
+    ablation = A.Ablation(cfg, FakeLLM(lambda p: "Porto"), QS, {"max_new_tokens": 8}, baseline)
+    result = ablation.run("post", "mmr", A.AdvancedPipeline(index, k=2, post=[A.MMR()]), train_seconds=1.5)
+    phase, kept, metrics = ablation.components["mmr"]
+    assert phase == "post" and kept is result and metrics["delta_answer_accuracy"] == round(
+        metrics["answer_accuracy"] - ablation.baseline_metrics["answer_accuracy"], 4)
+    [row] = ledger.read(cfg.run_dir, lab=cfg.lab)
+    assert row["variant"] == "post/mmr" and row["params"]["component"] == "mmr" and row["cost"]["train_seconds"] == 1.5
+    assert len(ledger.read_answers(cfg.run_dir, cfg.lab, "post/mmr")) == len(QS)
+
+
 def test_langchain_chain_runs_end_to_end(index, tiny_model_dir):
     from langchain_core.embeddings import Embeddings
 

@@ -608,6 +608,31 @@ def with_deltas(metrics: dict, baseline: dict, cost: dict | None = None, baselin
     return out
 
 
+class Ablation:
+    """Runs component pipelines on the same questions as the baseline and records each as a ledger row
+    `<phase>/<name>` with its deltas against the baseline (lab 03's ablation table reads these rows).
+
+        ablation = Ablation(cfg, llm, questions, gen, baseline_result)
+        ablation.run("pre", "hyde", hyde_pipeline)     # -> RunResult; ablation.components["hyde"] = (phase, result, metrics)
+    """
+
+    def __init__(self, cfg, llm, questions: Sequence, gen: dict, baseline: "pipeline.RunResult"):
+        self.cfg, self.llm, self.questions, self.gen = cfg, llm, list(questions), dict(gen)
+        self.baseline_metrics, self.baseline_cost = measure(baseline, self.questions), baseline.cost()
+        self.components: dict[str, tuple[str, Any, dict]] = {}
+
+    def run(self, phase: str, name: str, pipe, train_seconds: float | None = None) -> "pipeline.RunResult":
+        from .. import ledger
+
+        result = pipe.run(self.llm, self.questions, **self.gen)
+        cost = {**result.cost(), "train_seconds": train_seconds}
+        metrics = with_deltas(measure(result, self.questions), self.baseline_metrics, cost, self.baseline_cost)
+        ledger.record(self.cfg, f"{phase}/{name}", metrics, cost=cost, params={"component": name, "phase": phase},
+                      answers=result.records)
+        self.components[name] = (phase, result, metrics)
+        return result
+
+
 # --------------------------------------------------------------------------- combining components
 
 RETRIEVER_COMPONENTS = ("bm25", "hybrid_rrf", "small_to_big")
