@@ -31,6 +31,7 @@ class Generation:
     tokens_out: int
     latency_s: float
     finish_reason: str  # "stop" (end of sequence or a stop string) or "length"
+    first_token_s: float | None = None  # seconds until the first new token (transformers backend; None elsewhere)
 
 
 class BackendUnavailable(RuntimeError):
@@ -89,6 +90,23 @@ class LLM:
         return cls(model or cfg.model, backend=cfg.backend, adapter=adapter, dtype=cfg.dtype,
                    batch_size=cfg.batch_size)
 
+    def with_model(self, model, *, name: str | None = None, batch_size: int | None = None,
+                   generate_options: dict | None = None) -> "LLM":
+        """The same tokenizer and prompt formatting around another torch model (a pruned, quantized or distilled
+        variant of this one: lab 08), or with extra `model.generate` options (an assistant model for speculative
+        decoding, prompt-lookup decoding). Transformers backend only; this LLM is left unchanged."""
+        import copy
+
+        if not isinstance(self._backend, _TransformersBackend):
+            raise BackendUnavailable(f"with_model needs the transformers backend, not {self.backend_name!r}")
+        clone = copy.copy(self)
+        clone._backend = copy.copy(self._backend)
+        clone._backend.model = model.eval()
+        clone._backend.extra_options = {**self._backend.extra_options, **(generate_options or {})}
+        clone.name = name or self.name
+        clone.batch_size = batch_size or self.batch_size
+        return clone
+
     @property
     def model(self):
         """The underlying torch model (transformers backend)."""
@@ -129,9 +147,10 @@ class LLM:
             raw = self._backend.generate([texts[i] for i in chunk], max_new_tokens=max_new_tokens,
                                          temperature=temperature, top_p=top_p, seed=batch_seed,
                                          add_special_tokens=not chat, min_new_tokens=min_new_tokens)
-            for i, (text, n_in, n_out, latency, finished) in zip(chunk, raw):
+            for i, (text, n_in, n_out, latency, finished, *first) in zip(chunk, raw):
                 text, stopped = _cut_at_stop(text, stop)
-                results[i] = Generation(text.strip(), n_in, n_out, latency, "stop" if finished or stopped else "length")
+                results[i] = Generation(text.strip(), n_in, n_out, latency, "stop" if finished or stopped else "length",
+                                        first[0] if first else None)
             bar.update(1)
         bar.close()
         return results
@@ -181,6 +200,7 @@ class _TransformersBackend:
         self.model = model.eval()
         self.soft_prompt = _soft_prompt_length(self.model)
         self.eos_ids = self._eos_ids()
+        self.extra_options: dict[str, Any] = {}  # e.g. assistant_model, prompt_lookup_num_tokens (LLM.with_model)
 
     def _eos_ids(self) -> set[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -202,12 +222,15 @@ class _TransformersBackend:
                                    "eos_token_id": sorted(self.eos_ids)}
         if min_new_tokens:
             options["min_new_tokens"] = min_new_tokens
+        options.update(self.extra_options)
         if sampling:
             options.update(temperature=temperature, top_p=top_p, top_k=0)
             torch.manual_seed(0 if seed is None else seed)
         else:  # neutralise sampling defaults a checkpoint may ship, so greedy is plain argmax
             options.update(temperature=None, top_p=None, top_k=None)
-        start = time.perf_counter()
+        timer = _FirstTokenTimer()
+        options.setdefault("streamer", timer)
+        start = timer.start = time.perf_counter()
         with torch.inference_mode():
             if self.soft_prompt:
                 new_tokens = self._generate_after_soft_prompt(enc, options).tolist()
@@ -221,7 +244,7 @@ class _TransformersBackend:
             kept = row if end is None else row[:end]
             n_out = len(row) if end is None else end + 1  # the end-of-sequence token was generated too
             text = self.tokenizer.decode(kept, skip_special_tokens=True)
-            results.append((text, int(mask.sum()), n_out, latency, end is not None))
+            results.append((text, int(mask.sum()), n_out, latency, end is not None, timer.first_token_s))
         return results
 
     def loglikelihood(self, context: str, continuations: list[str], add_special_tokens: bool) -> list[float]:
@@ -315,6 +338,25 @@ class _TransformersBackend:
         prefix_mask = torch.ones(ids.shape[0], self.soft_prompt, dtype=mask.dtype, device=mask.device)
         return self.model.get_base_model().generate(inputs_embeds=torch.cat([prompt, embeds], dim=1),
                                                     attention_mask=torch.cat([prefix_mask, mask], dim=1), **options)
+
+
+class _FirstTokenTimer:
+    """A `generate` streamer that only notes when the first new tokens arrive (time to first token).
+
+    `generate` hands a streamer the prompt first, then each step's new tokens."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.calls = 0
+        self.first_token_s: float | None = None
+
+    def put(self, value) -> None:
+        self.calls += 1
+        if self.calls == 2 and self.first_token_s is None:
+            self.first_token_s = time.perf_counter() - self.start
+
+    def end(self) -> None:
+        pass
 
 
 def _soft_prompt_length(model) -> int:

@@ -34,10 +34,21 @@ def apply_environment() -> None:
     if not online_opt_in():
         for key, value in _OFFLINE.items():
             os.environ.setdefault(key, value)
+    _quiet_torchao()
     if os.environ.get("LABS_NO_NETWORK") == "1":
         from .netcut import install_socket_guard
 
         install_socket_guard()
+
+
+def _quiet_torchao() -> None:
+    """transformers imports torchao (lab 08's int8 route) whenever it is installed; on a CPU torchao then logs that
+    its GPU-only kernels failed to load and torch warns about its enum registrations, in every lab. Neither
+    concerns a CPU run: keep their warnings out of the notebooks (errors still show)."""
+    import logging
+
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def repo_root() -> Path | None:

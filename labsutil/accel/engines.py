@@ -1,0 +1,180 @@
+"""The inference engines lab 08 compares, behind one small interface.
+
+Every engine answers the same chat prompts (lab 02's RAG prompts with its system line) greedily and returns
+`labsutil.llm.Generation`s, so the harness measures them all the same way:
+
+- `TorchEngine`: transformers `generate` on any torch variant of the model (fp32, bf16, int8, pruned,
+  distilled), at a batch size, optionally with an assistant (draft) model or prompt-lookup decoding;
+- `OrtGenaiEngine`: ONNX Runtime GenAI on a folder exported by its model builder (int4 or fp32), batch 1;
+- `LlamaCppEngine`: llama.cpp through `llama-cpp-python` on a GGUF file, batch 1 (an optional extra: it
+  compiles from source, ~4 minutes on 2 cores, once).
+
+`fixed=True` decodes exactly `max_new_tokens` (end of sequence suppressed): the speed measurement compares
+engines on the same amount of work; answers for the quality measurement stop at the end of sequence.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..llm import Generation
+from ..rag import pipeline
+
+
+def _dir_bytes(path: Path) -> int:
+    path = Path(path)
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def torch_weight_bytes(model) -> int:
+    """Bytes of the weights as held in memory (tied tensors once; int8 packed weights and scales included)."""
+    import torch
+
+    seen, total = set(), 0
+    for tensor in model.state_dict(keep_vars=True).values():
+        if id(tensor) in seen or not isinstance(tensor, torch.Tensor):
+            continue
+        seen.add(id(tensor))  # a tied tensor (embeddings = output head) counts once
+        total += _tensor_bytes(tensor)
+    return total
+
+
+def _tensor_bytes(tensor) -> int:
+    """Bytes of a tensor; a quantized tensor subclass (torchao) counts its inner data and scales."""
+    if hasattr(tensor, "__tensor_flatten__") and type(tensor).__name__ not in ("Tensor", "Parameter"):
+        names, _ = tensor.__tensor_flatten__()
+        return sum(_tensor_bytes(getattr(tensor, name)) for name in names)
+    return tensor.nelement() * tensor.element_size()
+
+
+class TorchEngine:
+    """A torch model through the course's `LLM` interface (so batching and formatting are lab 02's)."""
+
+    kind = "transformers"
+
+    def __init__(self, llm, *, batch_size: int = 8, weight_bytes: int | None = None):
+        self.llm = llm
+        self.batch_size = batch_size
+        self.weight_bytes = weight_bytes if weight_bytes is not None else torch_weight_bytes(llm.model)
+        self.disk_bytes = self.weight_bytes  # stored densely as safetensors in its dtype
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, fixed: bool = False,
+                 batch_size: int | None = None) -> list[Generation]:
+        return self.llm.generate(list(prompts), max_new_tokens=max_new_tokens, system=pipeline.SYSTEM,
+                                 min_new_tokens=max_new_tokens if fixed else None,
+                                 batch_size=batch_size or self.batch_size, progress=False)
+
+    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
+        """exp(mean next-token loss) over the texts, each cut to `max_tokens` (the same tokens for every variant)."""
+        import torch
+
+        model, tok = self.llm.model, self.llm.tokenizer
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for text in texts:
+                ids = tok(text, return_tensors="pt", truncation=True, max_length=max_tokens)["input_ids"]
+                if ids.shape[1] < 2:
+                    continue
+                loss = model(input_ids=ids, labels=ids).loss.float().item()
+                total += loss * (ids.shape[1] - 1)
+                count += ids.shape[1] - 1
+        return math.exp(total / count) if count else float("nan")
+
+
+def _chat_text(tokenizer, prompt: str) -> str:
+    messages = [{"role": "system", "content": pipeline.SYSTEM}, {"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+class OrtGenaiEngine:
+    """ONNX Runtime GenAI on an exported folder; batch 1 (one request at a time, as on a laptop)."""
+
+    kind = "onnxruntime-genai"
+    batch_size = 1
+
+    def __init__(self, folder: str | Path, tokenizer):
+        import onnxruntime_genai as og
+
+        self.og = og
+        self.folder = Path(folder)
+        self.model = og.Model(str(self.folder))
+        self.tokenizer = tokenizer  # the course's tokenizer: the same chat template and ids as every other engine
+        self.eos_ids = {tokenizer.eos_token_id}
+        self.weight_bytes = self.disk_bytes = sum(p.stat().st_size for p in self.folder.glob("*.onnx*"))
+
+    def _one(self, prompt: str, max_new_tokens: int, fixed: bool) -> Generation:
+        ids = self.tokenizer(_chat_text(self.tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        params = self.og.GeneratorParams(self.model)
+        options = {"max_length": len(ids) + max_new_tokens, "do_sample": False}
+        if fixed:
+            options["min_length"] = len(ids) + max_new_tokens
+        params.set_search_options(**options)
+        start = time.perf_counter()
+        generator = self.og.Generator(self.model, params)
+        generator.append_tokens([ids])
+        new: list[int] = []
+        first = None
+        while not generator.is_done() and len(new) < max_new_tokens:
+            generator.generate_next_token()
+            new.append(int(generator.get_next_tokens()[0]))
+            first = first or time.perf_counter() - start
+        latency = time.perf_counter() - start
+        end = next((i for i, t in enumerate(new) if t in self.eos_ids), None)
+        kept = new if end is None else new[:end]
+        text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
+        return Generation(text, len(ids), len(new), latency, "stop" if end is not None else "length", first)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, fixed: bool = False,
+                 batch_size: int | None = None) -> list[Generation]:
+        return [self._one(p, max_new_tokens, fixed) for p in prompts]
+
+    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
+        return float("nan")  # not measured: the generator API here serves tokens, not a loss
+
+
+class LlamaCppEngine:
+    """llama.cpp (llama-cpp-python) on a GGUF file; batch 1. Import fails clearly when the extra is missing."""
+
+    kind = "llama.cpp"
+    batch_size = 1
+
+    def __init__(self, gguf: str | Path, tokenizer, threads: int | None = None):
+        from llama_cpp import Llama
+
+        self.path = Path(gguf)
+        self.tokenizer = tokenizer
+        self.llama = Llama(model_path=str(self.path), n_ctx=2048, n_threads=threads or os.cpu_count(),
+                           n_batch=512, verbose=False, seed=0)
+        self.eos = int(self.llama.token_eos())
+        self.weight_bytes = self.disk_bytes = self.path.stat().st_size
+
+    def _one(self, prompt: str, max_new_tokens: int, fixed: bool) -> Generation:
+        text = _chat_text(self.tokenizer, prompt)
+        bias = {self.eos: -1e9} if fixed else None
+        self.llama.reset()  # no prompt-cache reuse between requests: every engine starts cold per request
+        start = time.perf_counter()
+        pieces, first, finish = [], None, "length"
+        for chunk in self.llama.create_completion(text, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
+                                                  stop=None if fixed else ["<|im_end|>"], logit_bias=bias,
+                                                  stream=True):
+            first = first or time.perf_counter() - start
+            choice = chunk["choices"][0]
+            pieces.append(choice["text"])
+            finish = choice.get("finish_reason") or finish
+        latency = time.perf_counter() - start
+        text_out = "".join(pieces)
+        n_in = len(self.llama.tokenize(text.encode(), add_bos=False, special=True))
+        n_out = len(self.llama.tokenize(text_out.encode(), add_bos=False, special=False)) if text_out else 0
+        if fixed:
+            n_out = max_new_tokens  # the end of sequence is suppressed: every token was decoded
+        return Generation(text_out.strip(), n_in, n_out, latency, "stop" if finish == "stop" else "length", first)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, fixed: bool = False,
+                 batch_size: int | None = None) -> list[Generation]:
+        return [self._one(p, max_new_tokens, fixed) for p in prompts]
+
+    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
+        return float("nan")  # not measured through this engine
