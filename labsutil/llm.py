@@ -34,6 +34,10 @@ class Generation:
     first_token_s: float | None = None  # seconds until the first new token (transformers backend; None elsewhere)
 
 
+ORT_BACKENDS = ("ort-int4", "ort-fp32")
+BACKENDS = ("transformers", "vllm", *ORT_BACKENDS)
+
+
 class BackendUnavailable(RuntimeError):
     """The requested backend cannot run on this machine; the message says what to use instead."""
 
@@ -80,8 +84,10 @@ class LLM:
             self._backend = _TransformersBackend(self.resolved.path, dtype, device, self.adapter)
         elif backend == "vllm":
             self._backend = _VLLMBackend(self.resolved.path, dtype, self.adapter)
+        elif backend in ORT_BACKENDS:
+            self._backend = _OrtGenaiBackend(self.resolved.path, backend.split("-", 1)[1], self.adapter)
         else:
-            raise ValueError(f"backend {backend!r} is not known; allowed: 'transformers', 'vllm'")
+            raise ValueError(f"backend {backend!r} is not known; allowed: {', '.join(map(repr, BACKENDS))}")
         self.load_seconds = time.perf_counter() - start  # includes a first-time conversion
         self.tokenizer = self._backend.tokenizer
 
@@ -372,6 +378,66 @@ def _adapter_type(adapter: str) -> str:
 
     config = Path(adapter) / "adapter_config.json"
     return json.loads(config.read_text()).get("peft_type", "?") if config.is_file() else "?"
+
+
+class _OrtGenaiBackend:
+    """ONNX Runtime GenAI on the model exported by its builder (int4 or fp32; exported once, cached: lab 08).
+
+    One request at a time (lab 08 measured it at batch 1). Generation only: multiple-choice scoring
+    (`loglikelihood`) needs the transformers backend.
+    """
+
+    def __init__(self, path: Path, precision: str, adapter: str | None):
+        if adapter:
+            raise BackendUnavailable("the ONNX Runtime backends serve the base model only; merge the adapter first "
+                                     "(labsutil.tuning.merge) and pass the merged folder as the model")
+        try:
+            import onnxruntime_genai as og
+        except ImportError as err:
+            raise BackendUnavailable("onnxruntime-genai is not installed: pip install onnxruntime-genai onnx-ir "
+                                     "(or use backend='transformers')") from err
+        from transformers import AutoTokenizer
+
+        from .accel.quantize import export_ort
+
+        self.og = og
+        self.folder, self.export_card = export_ort(path, precision)
+        self.model = og.Model(str(self.folder))
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.eos_ids = {self.tokenizer.eos_token_id}
+
+    def generate(self, texts: list[str], *, max_new_tokens: int, temperature: float, top_p: float,
+                 seed: int | None, add_special_tokens: bool, min_new_tokens: int | None = None):
+        return [self._one(text, max_new_tokens, temperature, top_p, seed, add_special_tokens, min_new_tokens)
+                for text in texts]
+
+    def _one(self, text, max_new_tokens, temperature, top_p, seed, add_special_tokens, min_new_tokens):
+        ids = self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+        options = {"max_length": len(ids) + max_new_tokens, "do_sample": temperature > 0}
+        if temperature > 0:
+            options.update(temperature=temperature, top_p=top_p, top_k=0, random_seed=0 if seed is None else seed)
+        if min_new_tokens:
+            options["min_length"] = len(ids) + min_new_tokens
+        params = self.og.GeneratorParams(self.model)
+        params.set_search_options(**options)
+        start = time.perf_counter()
+        generator = self.og.Generator(self.model, params)
+        generator.append_tokens([ids])
+        new: list[int] = []
+        first = None
+        while not generator.is_done() and len(new) < max_new_tokens:
+            generator.generate_next_token()
+            new.append(int(generator.get_next_tokens()[0]))
+            first = first or time.perf_counter() - start
+        latency = time.perf_counter() - start
+        end = next((i for i, t in enumerate(new) if t in self.eos_ids), None)
+        kept = new if end is None else new[:end]
+        return (self.tokenizer.decode(kept, skip_special_tokens=True), len(ids), len(new), latency, end is not None,
+                first)
+
+    def loglikelihood(self, context: str, continuations: list[str], add_special_tokens: bool) -> list[float]:
+        raise BackendUnavailable("the ONNX Runtime backends generate only; multiple-choice scoring needs "
+                                 "backend='transformers'")
 
 
 class _VLLMBackend:

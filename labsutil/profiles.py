@@ -69,7 +69,9 @@ COMMON: dict[str, Param] = {
                 help="LLM: a course short name, a Hugging Face id, or a local folder"),
     "embedder": _p(str, DEFAULT_EMBEDDER, help="sentence-transformers model: short name, HF id or folder"),
     "backend": _p(str, {"smoke": "transformers", "workshop": "transformers", "gpu": "vllm"},
-                  choices=("transformers", "vllm"), help="generation backend"),
+                  choices=("transformers", "vllm", "ort-int4", "ort-fp32"),
+                  help="generation backend (ort-*: ONNX Runtime GenAI, lab 08's fastest batch-1 route; generation "
+                       "only, one request at a time)"),
     "dtype": _p(str, {"smoke": "float32", "workshop": "float32", "gpu": "bfloat16"},
                 choices=("auto", "float32", "bfloat16", "float16"), help="model weights dtype"),
     "run_dir": _p(str, None, nullable=True,
@@ -357,7 +359,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # batch 8 ~1 question/s. Quality is measured once per model (about a dozen models), speed per variant.
         "n_eval": _p(int, {"smoke": 4, "workshop": 60, "gpu": 200}, min=1, nullable=True,
                      help="test questions every model answers (lab 02's RAG prompts; None: all)"),
-        "heldout_texts": _p(int, {"smoke": 2, "workshop": 8, "gpu": 32}, min=1, max=10000,
+        "heldout_texts": _p(int, {"smoke": 2, "workshop": 4, "gpu": 32}, min=1, max=10000,
                             help="held-out documents (first 256 tokens each) for every model's perplexity"),
         "top_k": _p(int, {"smoke": 1, "workshop": 2, "gpu": 3}, min=1, max=20,
                     help="retrieved chunks in each prompt (lab 02's pipeline; on a CPU the prompt's prefill is "
@@ -387,12 +389,12 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                           help="share of decoder layers removed by structured pruning (0 skips it)"),
         "calibration_texts": _p(int, {"smoke": 2, "workshop": 32, "gpu": 128}, min=1, max=100000,
                                 help="training-corpus passages used to calibrate Wanda and the layer choice"),
-        "distill_steps": _p(int, {"smoke": 2, "workshop": 60, "gpu": 1000}, min=0, max=1000000,
+        "distill_steps": _p(int, {"smoke": 2, "workshop": 40, "gpu": 1000}, min=0, max=1000000,
                             help="optimizer steps of each student (distilled, and the control without teacher; "
                                  "0 skips distillation)"),
         "distill_batch_size": _p(int, {"smoke": 2, "workshop": 4, "gpu": 16}, min=1, max=4096,
                                  help="text blocks per step"),
-        "distill_block_tokens": _p(int, {"smoke": 64, "workshop": 256, "gpu": 512}, min=16, max=8192,
+        "distill_block_tokens": _p(int, {"smoke": 64, "workshop": 128, "gpu": 512}, min=16, max=8192,
                                    help="tokens per training block of domain text"),
         "distill_learning_rate": _p(float, 3e-4, min=1e-8, max=1.0, help="AdamW learning rate of the students"),
         "distill_alpha": _p(float, 1.0, min=0.0, max=1.0,

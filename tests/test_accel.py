@@ -138,6 +138,9 @@ def test_next_token_agreement_of_a_model_with_itself_is_one(llm4):
     assert distill.expected_tokens_per_call(0.0, 5) == 1.0
     assert distill.expected_tokens_per_call(0.5, 1) == pytest.approx(1.5)
     assert distill.expected_tokens_per_call(1.0, 4) == 5.0
+    assert distill.expected_speedup(0.0, 0.5, 3) == pytest.approx(1 / 2.5)  # every drafted token wasted
+    assert distill.expected_speedup(0.9, 0.05, 4) > 2  # a cheap, usually right draft pays
+    assert distill.best_draft_length(0.44, 0.57)[1] < 1  # the lab's half-depth draft cannot pay
 
 
 def test_prompt_lookup_and_a_draft_model_keep_greedy_answers(llm4):
@@ -166,7 +169,8 @@ def test_ort_genai_export_of_the_tiny_model_answers_like_transformers(tiny_model
     again, card2 = quantize.export_ort(tiny_model_dir, "fp32")
     assert again == folder and card2 == card  # cached
     llm = LLM(str(tiny_model_dir))
-    ort = engines.OrtGenaiEngine(folder, llm.tokenizer)
+    ort = engines.OrtGenaiEngine(LLM(str(tiny_model_dir), backend="ort-fp32"))
+    assert ort.folder == folder
     prompts = ["Where is Acme?", "When was Beta founded?"]
     mine = engines.TorchEngine(llm, batch_size=1).generate(prompts, max_new_tokens=6)
     theirs = ort.generate(prompts, max_new_tokens=6)
@@ -200,3 +204,15 @@ def test_llama_cpp_engine_runs_the_course_gguf_when_the_extra_is_installed(tiny_
     fixed = engine.generate(["Name a colour."], max_new_tokens=5, fixed=True)[0]
     assert fixed.tokens_out == 5 and fixed.first_token_s is not None and fixed.latency_s >= fixed.first_token_s
     assert engine.weight_bytes == models.smollm2_gguf().stat().st_size
+
+
+def test_phases_are_split_per_batch_from_shared_timings():
+    from labsutil.llm import Generation
+
+    # two batches of two requests: prompts of 100 tokens, 5 new tokens each
+    batch1 = [Generation("a", 100, 5, 2.0, "length", 1.0)] * 2
+    batch2 = [Generation("b", 100, 5, 3.0, "length", 1.0)] * 2
+    phases = harness.split_phases(batch1 + batch2)
+    assert phases["prefill_tokens_per_s"] == pytest.approx(400 / 2.0)
+    assert phases["decode_tokens_per_s"] == pytest.approx((8 + 8) / (1.0 + 2.0), abs=0.01)  # rounded to 2 places
+    assert harness.split_phases([Generation("c", 10, 2, 1.0, "stop")])["decode_tokens_per_s"] is None

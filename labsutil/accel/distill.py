@@ -103,7 +103,8 @@ def train_student(teacher, tokenizer, teacher_identity: str, texts: Sequence[str
         raise ValueError(f"the texts give no block of {block_tokens} tokens: pass more text or lower block_tokens")
     data = Dataset.from_dict({"input_ids": blocks})
     hp = {"steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "block_tokens": block_tokens,
-          "alpha": alpha, "temperature": temperature, "seed": seed, "layers": "every-other"}
+          "alpha": alpha, "temperature": temperature, "seed": seed, "layers": "every-other",
+          "embeddings": "frozen"}
     method = "distill" if alpha > 0 else "student-lm"
     key = cache_mod.make_key(method, "teacher", teacher_identity, cache_mod.data_fingerprint(data), hp)
     folder, card = cache_mod.lookup(key, method=method, base_name="the half-depth student", what=what or "domain text",
@@ -111,6 +112,9 @@ def train_student(teacher, tokenizer, teacher_identity: str, texts: Sequence[str
     if card is not None:
         return StudentResult(folder, key, True, card)
     student = half_student(teacher)
+    # the (tied) embeddings stay the teacher's: a quarter of the student's weights, and their gradient over a
+    # 49k-token vocabulary is a large share of a step's time on a CPU
+    student.get_input_embeddings().weight.requires_grad_(False)
     card = _fit(student, teacher.eval(), tokenizer, data, hp)
     card.update(what=what, method=method, key=key, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 labsutil_version=__version__, layers=student.config.num_hidden_layers,
@@ -178,3 +182,14 @@ def expected_tokens_per_call(rate: float, k: int) -> float:
     if rate >= 1:
         return float(k + 1)
     return (1 - rate ** (k + 1)) / (1 - rate)
+
+
+def expected_speedup(rate: float, cost_ratio: float, k: int) -> float:
+    """Leviathan et al.'s expected wall-time speed-up of speculative decoding: k drafted tokens per teacher call at
+    acceptance `rate`, a draft step costing `cost_ratio` of a teacher step: E[tokens per call] / (1 + k * c)."""
+    return expected_tokens_per_call(rate, k) / (1 + k * cost_ratio)
+
+
+def best_draft_length(rate: float, cost_ratio: float, max_k: int = 10) -> tuple[int, float]:
+    """(k, speed-up) with the highest expected speed-up for k = 1..max_k."""
+    return max(((k, expected_speedup(rate, cost_ratio, k)) for k in range(1, max_k + 1)), key=lambda t: t[1])

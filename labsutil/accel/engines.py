@@ -5,7 +5,8 @@ Every engine answers the same chat prompts (lab 02's RAG prompts with its system
 
 - `TorchEngine`: transformers `generate` on any torch variant of the model (fp32, bf16, int8, pruned,
   distilled), at a batch size, optionally with an assistant (draft) model or prompt-lookup decoding;
-- `OrtGenaiEngine`: ONNX Runtime GenAI on a folder exported by its model builder (int4 or fp32), batch 1;
+- `OrtGenaiEngine`: ONNX Runtime GenAI on the model exported by its builder (int4 or fp32), batch 1: the
+  course's `LLM(backend="ort-int4")`, which the other labs can use too;
 - `LlamaCppEngine`: llama.cpp through `llama-cpp-python` on a GGUF file, batch 1 (an optional extra: it
   compiles from source, ~4 minutes on 2 cores, once).
 
@@ -90,46 +91,21 @@ def _chat_text(tokenizer, prompt: str) -> str:
 
 
 class OrtGenaiEngine:
-    """ONNX Runtime GenAI on an exported folder; batch 1 (one request at a time, as on a laptop)."""
+    """ONNX Runtime GenAI through the course's `LLM` (backend "ort-int4" / "ort-fp32"); batch 1."""
 
     kind = "onnxruntime-genai"
     batch_size = 1
 
-    def __init__(self, folder: str | Path, tokenizer):
-        import onnxruntime_genai as og
-
-        self.og = og
-        self.folder = Path(folder)
-        self.model = og.Model(str(self.folder))
-        self.tokenizer = tokenizer  # the course's tokenizer: the same chat template and ids as every other engine
-        self.eos_ids = {tokenizer.eos_token_id}
+    def __init__(self, llm):
+        self.llm = llm
+        self.folder = llm._backend.folder
+        self.export_card = llm._backend.export_card
         self.weight_bytes = self.disk_bytes = sum(p.stat().st_size for p in self.folder.glob("*.onnx*"))
-
-    def _one(self, prompt: str, max_new_tokens: int, fixed: bool) -> Generation:
-        ids = self.tokenizer(_chat_text(self.tokenizer, prompt), add_special_tokens=False)["input_ids"]
-        params = self.og.GeneratorParams(self.model)
-        options = {"max_length": len(ids) + max_new_tokens, "do_sample": False}
-        if fixed:
-            options["min_length"] = len(ids) + max_new_tokens
-        params.set_search_options(**options)
-        start = time.perf_counter()
-        generator = self.og.Generator(self.model, params)
-        generator.append_tokens([ids])
-        new: list[int] = []
-        first = None
-        while not generator.is_done() and len(new) < max_new_tokens:
-            generator.generate_next_token()
-            new.append(int(generator.get_next_tokens()[0]))
-            first = first or time.perf_counter() - start
-        latency = time.perf_counter() - start
-        end = next((i for i, t in enumerate(new) if t in self.eos_ids), None)
-        kept = new if end is None else new[:end]
-        text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
-        return Generation(text, len(ids), len(new), latency, "stop" if end is not None else "length", first)
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, fixed: bool = False,
                  batch_size: int | None = None) -> list[Generation]:
-        return [self._one(p, max_new_tokens, fixed) for p in prompts]
+        return self.llm.generate(list(prompts), max_new_tokens=max_new_tokens, system=pipeline.SYSTEM,
+                                 min_new_tokens=max_new_tokens if fixed else None, batch_size=1, progress=False)
 
     def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
         return float("nan")  # not measured: the generator API here serves tokens, not a loss

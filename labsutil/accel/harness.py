@@ -2,7 +2,8 @@
 
 Speed (`measure_speed`): `speed_prompts` of lab 02's RAG prompts decoded to exactly `new_tokens` tokens at the
 variant's batch size, the best of `repeats` runs (other work on the machine only slows a run down). Reported:
-tokens/s (all generated tokens over the wall time, prefill included), time to first token (median over the
+tokens/s (all generated tokens over the wall time, prefill included), decode tokens/s (after the first token)
+and prefill (prompt) tokens/s, time to first token (median over the
 requests of the kept run: under batching a request's first token waits for its whole batch's prefill), latency
 p50/p95 per request (under
 batching every request waits for its batch) and the peak resident memory of the process during the run.
@@ -51,6 +52,27 @@ def _cycle(prompts: Sequence[str], count: int) -> list[str]:
     return [prompts[i % len(prompts)] for i in range(count)]
 
 
+def split_phases(gens) -> dict:
+    """Prefill (prompt) and decode rates from the generations of one run.
+
+    The requests of one batch share its wall time and its first-token time, so the batches are recovered from
+    those; a batch's prefill is its time to first token (its prompt tokens processed), its decode the rest (every
+    token after the first). On a CPU with RAG prompts of a few hundred tokens the prefill is compute-bound and
+    often most of a short answer's time: batching speeds up decoding, not the prompts.
+    """
+    batches: dict[tuple, list] = {}
+    for g in gens:
+        if g.first_token_s is None:
+            return {"decode_tokens_per_s": None, "prefill_tokens_per_s": None}
+        batches.setdefault((g.latency_s, g.first_token_s), []).append(g)
+    decode_tokens = sum(sum(g.tokens_out for g in b) - len(b) for b in batches.values())
+    decode_seconds = sum(lat - first for lat, first in batches)
+    prompt_tokens = sum(sum(g.tokens_in for g in b) for b in batches.values())
+    prefill_seconds = sum(first for _, first in batches)
+    return {"decode_tokens_per_s": round(decode_tokens / decode_seconds, 2) if decode_seconds > 0 else None,
+            "prefill_tokens_per_s": round(prompt_tokens / prefill_seconds, 1) if prefill_seconds > 0 else None}
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     import numpy as np
 
@@ -73,9 +95,11 @@ def measure_speed(engine, prompts: Sequence[str], *, new_tokens: int, batch_size
     seconds, gens = best
     firsts = [g.first_token_s for g in gens if g.first_token_s is not None]
     first = _percentile(firsts, 50) if firsts else float("nan")
+    phases = split_phases(gens)
     tokens = sum(g.tokens_out for g in gens)
     latencies = [g.latency_s for g in gens]
     return {"tokens_per_s": round(tokens / seconds, 2), "tokens_out": tokens, "seconds": round(seconds, 3),
+            "decode_tokens_per_s": phases["decode_tokens_per_s"], "prefill_tokens_per_s": phases["prefill_tokens_per_s"],
             "ttft_s": round(first, 4), "latency_p50_s": round(_percentile(latencies, 50), 3),
             "latency_p95_s": round(_percentile(latencies, 95), 3), "peak_rss_mb": memory.mb,
             "prompts": len(chosen), "batch_size": batch_size, "new_tokens": new_tokens, "repeats": repeats,

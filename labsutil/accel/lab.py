@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .. import ledger, stats
-from . import engines, harness
+from . import distill, engines, harness
 
 FAMILIES = ("baseline", "batching", "precision", "quantization", "engine", "pruning", "distillation", "speculative")
 
@@ -50,8 +50,10 @@ class Bench:
         if family not in FAMILIES:
             raise ValueError(f"family {family!r} is not one of {FAMILIES}")
         quality = self.quality(model_key, quality_engine or engine)
+        # a run of 32+ requests lasts long enough to average the noise out: one repeat (it is most of the lab's time)
+        repeats = 1 if batch_size >= 32 else self.cfg.repeats
         speed = harness.measure_speed(engine, self.speed_prompts, new_tokens=self.cfg.speed_tokens,
-                                      batch_size=batch_size, repeats=self.cfg.repeats)
+                                      batch_size=batch_size, repeats=repeats)
         if self.reference_speed is None:
             self.reference_speed = speed
         row = self._record(name, family, engine, batch_size, speed, quality, note, extra or {})
@@ -63,6 +65,10 @@ class Bench:
                    **(quality.identical.metrics("identical_to_fp32", headline=False) if quality.identical else {}),
                    "tokens_per_s": speed["tokens_per_s"],
                    "speedup_vs_fp32_b1": round(speed["tokens_per_s"] / self.reference_speed["tokens_per_s"], 3),
+                   "decode_tokens_per_s": speed["decode_tokens_per_s"],
+                   "decode_speedup_vs_fp32_b1": _ratio(speed["decode_tokens_per_s"],
+                                                       self.reference_speed["decode_tokens_per_s"]),
+                   "prefill_tokens_per_s": speed["prefill_tokens_per_s"],
                    "ttft_s": speed["ttft_s"], "peak_rss_mb": speed["peak_rss_mb"],
                    "weights_mb": round(engine.weight_bytes / 2**20, 1),
                    "perplexity": None if math.isnan(quality.perplexity) else round(quality.perplexity, 3),
@@ -88,6 +94,10 @@ class Bench:
         ref = self.reference_speed["texts"]
         n = min(len(ref), len(speed["texts"]))
         return round(sum(a == b for a, b in zip(ref[:n], speed["texts"][:n])) / n, 4) if n else None
+
+
+def _ratio(a, b):
+    return round(a / b, 3) if a and b else None
 
 
 # --------------------------------------------------------------------------- data
@@ -116,7 +126,9 @@ def table(cfg):
         m, c, p = r["metrics"], r["cost"], r["params"]
         out.append({"variant": r["variant"][len("accel/"):], "family": p["family"], "engine": p["engine"],
                     "batch": p["variant_batch_size"], "tokens/s": m["tokens_per_s"],
-                    "speed-up": m["speedup_vs_fp32_b1"], "TTFT s": m["ttft_s"],
+                    "speed-up": m["speedup_vs_fp32_b1"], "decode tok/s": m.get("decode_tokens_per_s"),
+                    "decode speed-up": m.get("decode_speedup_vs_fp32_b1"),
+                    "prefill tok/s": m.get("prefill_tokens_per_s"), "TTFT s": m["ttft_s"],
                     "p50 s": c["latency_p50_s"], "p95 s": c["latency_p95_s"], "peak RSS MB": m["peak_rss_mb"],
                     "weights MB": m["weights_mb"], "accuracy": m["answer_accuracy"], "ci_low": m["ci_low"],
                     "ci_high": m["ci_high"], "n": m["n"], "identical to fp32": m.get("identical_to_fp32"),
@@ -196,6 +208,7 @@ def ranking(bench: Bench, max_loss: float = 0.02) -> "object":
         comparison = stats.paired_binary(ref.correct, q.correct, names=("fp32", row["name"]))
         within = comparison.diff >= -max_loss
         out.append({"variant": row["name"], "speed-up": row["metrics"]["speedup_vs_fp32_b1"],
+                    "decode speed-up": row["metrics"]["decode_speedup_vs_fp32_b1"],
                     "tokens/s": row["metrics"]["tokens_per_s"], "accuracy change (paired)": str(comparison),
                     "diff": comparison.diff, "diff_ci_low": comparison.ci_low,
                     f"loss <= {max_loss:.0%} (point)": within,
@@ -279,6 +292,14 @@ def takeaways(bench: Bench, acceptance: dict | None = None) -> list[str]:
     for name in ("student_distilled", "magnitude_50", "drop_layers_20"):
         if name in rows:
             lines.append(f"- {name}: {rows[name]['metrics']['speedup_vs_fp32_b1']:.2f}x the tokens/s of fp32 at batch 1")
+    if acceptance and "student_distilled" in rows:
+        # what theory allows at the measured acceptance and the draft's relative cost per token
+        cost = rows["fp32_b1"]["metrics"]["tokens_per_s"] / rows["student_distilled"]["metrics"]["tokens_per_s"]
+        rate = acceptance["distilled"]["agreement"]
+        k, best = distill.best_draft_length(rate, cost)
+        lines.append(f"- Speculative decoding in theory (Leviathan et al. 2023): at acceptance {rate:.0%} and a draft "
+                     f"costing {cost:.2f} of a teacher step, the best draft length (k = {k}) gives at most {best:.2f}x; "
+                     f"a draft pays only when it is both right and much cheaper than the teacher (c well below 0.5)")
     if acceptance:
         lines.append("- Speculative decoding: draft acceptance " + ", ".join(
             f"{k.replace('_', ' ')} {v['agreement']:.0%} (of {v['positions']} tokens)" for k, v in acceptance.items())

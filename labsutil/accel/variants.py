@@ -9,6 +9,7 @@ import gc
 import importlib.util
 
 from .. import models
+from ..llm import LLM
 from ..tuning import cache
 from . import distill, engines, prune, quantize
 from .lab import Bench
@@ -54,8 +55,8 @@ def quantization(bench: Bench, base, routes: list[str]) -> list[str]:
                 skipped.append(f"{route}: onnxruntime-genai is not installed (pip install onnxruntime-genai onnx-ir)")
                 continue
             precision = route.split("_", 1)[1]
-            folder, card = quantize.export_ort(base.resolved.path, precision)
-            engine = engines.OrtGenaiEngine(folder, base.tokenizer)
+            engine = engines.OrtGenaiEngine(LLM(base.name, backend=f"ort-{precision}"))
+            card = engine.export_card
             bench.measure(f"ort_genai_{precision}", "quantization" if precision != "fp32" else "engine", engine,
                           model_key=route, batch_size=1, extra={"one_time_seconds": card["export_seconds"]},
                           note=f"ONNX Runtime GenAI {precision}, exported once in {card['export_seconds']:.0f} s")
@@ -126,7 +127,7 @@ def _load(path):
     return AutoModelForCausalLM.from_pretrained(path).eval()
 
 
-def speculative(bench: Bench, base, drafts: dict) -> dict:
+def speculative(bench: Bench, base, drafts: dict, timed: tuple = ("untrained", "distilled")) -> dict:
     """Assisted decoding of the fp32 teacher with each student as its draft, and prompt-lookup decoding.
 
     Each draft's acceptance rate is measured on the teacher's own answers (next-token agreement). Greedy assisted
@@ -138,6 +139,8 @@ def speculative(bench: Bench, base, drafts: dict) -> dict:
     acceptance = {}
     for name, (model, _) in drafts.items():
         acceptance[name] = distill.next_token_agreement(base.model, model, base.tokenizer, pairs)
+        if name not in timed:  # the acceptance of every draft; the slow end-to-end runs for before and after only
+            continue
         engine = torch_engine(base.with_model(base.model, name=f"spec_{name}",
                                               generate_options={"assistant_model": model}), 1)
         bench.measure(f"speculative_{name}_draft", "speculative", engine, model_key="fp32", batch_size=1,
