@@ -130,7 +130,10 @@ def measure_quality(engine, questions: Sequence, prompts: Sequence[str], *, max_
     seconds = time.perf_counter() - start
     texts = [g.text for g in gens]
     correct = [pipeline.is_correct(q, t) for q, t in zip(questions, texts)]
-    quality = Quality(texts, correct, stats.proportion(correct), seconds=round(seconds, 2))
+    quality = Quality(texts, correct, stats.proportion(correct), seconds=round(seconds, 2),
+                      extra={"tokens_in": sum(g.tokens_in for g in gens), "tokens_out": sum(g.tokens_out for g in gens),
+                             "latencies": [g.latency_s for g in gens],
+                             "batch_size": batch_size or getattr(engine, "batch_size", 1)})
     if reference is not None:
         quality.identical = stats.proportion(a == b for a, b in zip(texts, reference.texts))
     if heldout_texts:

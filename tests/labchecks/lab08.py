@@ -67,6 +67,13 @@ def check(rows, run_dir):
     assert chosen["answer_accuracy"] >= accel["fp32_b1"]["metrics"]["answer_accuracy"] - bound - 1e-9
     assert rec["metrics"]["speedup_vs_fp32_b1"] == chosen["speedup_vs_fp32_b1"]
 
+    # the serving variants priced by the ROI lab: tagged, with the tokens and latency of the n answers
+    serving = {v: r for v, r in by.items() if v.startswith("serving/")}
+    assert rec["params"]["variant"] in {v[len("serving/"):] for v in serving}
+    for v, r in serving.items():
+        assert r["params"]["roi_approach"] == "serving:" + v[len("serving/"):] and r["params"]["roi_base"]
+        assert r["metrics"]["n"] == n and r["cost"]["tokens_in"] > 0 and r["cost"]["latency_p50_s"] > 0, v
+
     # verdicts were decided (or declared undecidable) and recorded
     verdicts = [r for v, r in by.items() if v.startswith("verdict/")]
     assert verdicts and all(r["params"]["verdict"] in ("agrees", "disagrees", "cannot be decided") for r in verdicts)
