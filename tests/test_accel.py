@@ -216,3 +216,24 @@ def test_phases_are_split_per_batch_from_shared_timings():
     assert phases["prefill_tokens_per_s"] == pytest.approx(400 / 2.0)
     assert phases["decode_tokens_per_s"] == pytest.approx((8 + 8) / (1.0 + 2.0), abs=0.01)  # rounded to 2 places
     assert harness.split_phases([Generation("c", 10, 2, 1.0, "stop")])["decode_tokens_per_s"] is None
+
+
+def test_the_ort_backend_says_what_it_cannot_do(tiny_model_dir, adapters_cache, tmp_path):
+    pytest.importorskip("onnxruntime_genai")
+    from labsutil.llm import BackendUnavailable
+
+    llm = LLM(str(tiny_model_dir), backend="ort-fp32")
+    assert llm.generate("Hello", max_new_tokens=3)[0].tokens_out <= 3
+    with pytest.raises(BackendUnavailable, match="generate only"):
+        llm.loglikelihood("2 + 2 =", ["3", "4"])
+    with pytest.raises(BackendUnavailable, match="merge the adapter"):
+        LLM(str(tiny_model_dir), backend="ort-int4", adapter=str(tmp_path))
+    with pytest.raises(ValueError, match="ort-int4"):
+        LLM(str(tiny_model_dir), backend="onnx")
+
+
+def test_the_gpu_comparison_says_it_did_not_run_without_a_gpu(cfg):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the comparison would run")
+    result = lab.gpu_comparison(cfg, ["a prompt"])
+    assert result["ran"] is False and "GPU" in result["why"]
