@@ -196,11 +196,9 @@ def test_heldout_split_is_seeded_and_disjoint():
 
 def test_llama_cpp_engine_runs_the_course_gguf_when_the_extra_is_installed(tiny_model_dir):
     pytest.importorskip("llama_cpp")
-    from transformers import AutoTokenizer
-
     from labsutil import models
 
-    engine = engines.LlamaCppEngine(models.smollm2_gguf(), AutoTokenizer.from_pretrained(tiny_model_dir), threads=1)
+    engine = engines.LlamaCppEngine(models.smollm2_gguf(), LLM(str(tiny_model_dir)), threads=1)
     fixed = engine.generate(["Name a colour."], max_new_tokens=5, fixed=True)[0]
     assert fixed.tokens_out == 5 and fixed.first_token_s is not None and fixed.latency_s >= fixed.first_token_s
     assert engine.weight_bytes == models.smollm2_gguf().stat().st_size

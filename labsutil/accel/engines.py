@@ -25,11 +25,6 @@ from ..llm import Generation
 from ..rag import pipeline
 
 
-def _dir_bytes(path: Path) -> int:
-    path = Path(path)
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def torch_weight_bytes(model) -> int:
     """Bytes of the weights as held in memory (tied tensors once; int8 packed weights and scales included)."""
     import torch
@@ -60,7 +55,6 @@ class TorchEngine:
         self.llm = llm
         self.batch_size = batch_size
         self.weight_bytes = weight_bytes if weight_bytes is not None else torch_weight_bytes(llm.model)
-        self.disk_bytes = self.weight_bytes  # stored densely as safetensors in its dtype
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, fixed: bool = False,
                  batch_size: int | None = None) -> list[Generation]:
@@ -85,27 +79,20 @@ class TorchEngine:
         return math.exp(total / count) if count else float("nan")
 
 
-def _chat_text(tokenizer, prompt: str) -> str:
-    messages = [{"role": "system", "content": pipeline.SYSTEM}, {"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-class OrtGenaiEngine:
-    """ONNX Runtime GenAI through the course's `LLM` (backend "ort-int4" / "ort-fp32"); batch 1."""
+class OrtGenaiEngine(TorchEngine):
+    """ONNX Runtime GenAI through the course's `LLM` (backend "ort-int4" / "ort-fp32"): one request at a time."""
 
     kind = "onnxruntime-genai"
-    batch_size = 1
 
     def __init__(self, llm):
-        self.llm = llm
         self.folder = llm._backend.folder
         self.export_card = llm._backend.export_card
-        self.weight_bytes = self.disk_bytes = sum(p.stat().st_size for p in self.folder.glob("*.onnx*"))
+        super().__init__(llm, batch_size=1,
+                         weight_bytes=sum(p.stat().st_size for p in self.folder.glob("*.onnx*")))
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, fixed: bool = False,
                  batch_size: int | None = None) -> list[Generation]:
-        return self.llm.generate(list(prompts), max_new_tokens=max_new_tokens, system=pipeline.SYSTEM,
-                                 min_new_tokens=max_new_tokens if fixed else None, batch_size=1, progress=False)
+        return super().generate(prompts, max_new_tokens=max_new_tokens, fixed=fixed, batch_size=1)
 
     def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
         return float("nan")  # not measured: the generator API here serves tokens, not a loss
@@ -117,18 +104,19 @@ class LlamaCppEngine:
     kind = "llama.cpp"
     batch_size = 1
 
-    def __init__(self, gguf: str | Path, tokenizer, threads: int | None = None):
+    def __init__(self, gguf: str | Path, llm, threads: int | None = None):
+        """`llm`: the course's `LLM` of the same model, whose chat template formats the prompts."""
         from llama_cpp import Llama
 
         self.path = Path(gguf)
-        self.tokenizer = tokenizer
+        self.llm = llm
         self.llama = Llama(model_path=str(self.path), n_ctx=2048, n_threads=threads or os.cpu_count(),
                            n_batch=512, verbose=False, seed=0)
         self.eos = int(self.llama.token_eos())
-        self.weight_bytes = self.disk_bytes = self.path.stat().st_size
+        self.weight_bytes = self.path.stat().st_size
 
     def _one(self, prompt: str, max_new_tokens: int, fixed: bool) -> Generation:
-        text = _chat_text(self.tokenizer, prompt)
+        text = self.llm.format(prompt, system=pipeline.SYSTEM)
         bias = {self.eos: -1e9} if fixed else None
         self.llama.reset()  # no prompt-cache reuse between requests: every engine starts cold per request
         start = time.perf_counter()

@@ -120,22 +120,22 @@ class Quality:
 
 
 def measure_quality(engine, questions: Sequence, prompts: Sequence[str], *, max_new_tokens: int,
-                    reference: Quality | None = None, heldout_texts: Sequence[str] = (),
-                    batch_size: int | None = None) -> Quality:
-    """Answers to the questions (greedy, stopping at the end of sequence) scored as in lab 02."""
+                    reference: Quality | None = None, heldout_texts: Sequence[str] = ()) -> Quality:
+    """Answers to the questions (greedy, stopping at the end of sequence, at the engine's own batch size) scored
+    as in lab 02."""
     from ..rag import pipeline
 
     start = time.perf_counter()
-    gens = engine.generate(list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size)
+    gens = engine.generate(list(prompts), max_new_tokens=max_new_tokens)
     seconds = time.perf_counter() - start
     texts = [g.text for g in gens]
     correct = [pipeline.is_correct(q, t) for q, t in zip(questions, texts)]
     quality = Quality(texts, correct, stats.proportion(correct), seconds=round(seconds, 2),
                       extra={"tokens_in": sum(g.tokens_in for g in gens), "tokens_out": sum(g.tokens_out for g in gens),
                              "latencies": [g.latency_s for g in gens],
-                             "batch_size": batch_size or getattr(engine, "batch_size", 1)})
+                             "batch_size": engine.batch_size})
     if reference is not None:
-        quality.identical = stats.proportion(a == b for a, b in zip(texts, reference.texts))
+        quality.identical = same_answers(texts, reference.texts)
     if heldout_texts:
         quality.perplexity = engine.perplexity(heldout_texts)
     return quality

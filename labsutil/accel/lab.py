@@ -33,23 +33,23 @@ class Bench:
     def speed_prompts(self) -> list[str]:
         return self.prompts[: self.cfg.speed_prompts]
 
-    def quality(self, key: str, engine, *, batch_size: int | None = None) -> harness.Quality:
+    def quality(self, key: str, engine) -> harness.Quality:
         """The model's answers (measured once per model key; the fp32 model's become the reference)."""
         if key not in self.qualities:
             self.qualities[key] = harness.measure_quality(
                 engine, self.questions, self.prompts, max_new_tokens=self.cfg.max_new_tokens,
-                reference=self.reference, heldout_texts=self.heldout_texts, batch_size=batch_size)
+                reference=self.reference, heldout_texts=self.heldout_texts)
             if self.reference is None:
                 self.reference = self.qualities[key]
                 self.reference.identical = harness.same_answers(self.reference.texts, self.reference.texts)
         return self.qualities[key]
 
     def measure(self, name: str, family: str, engine, *, model_key: str, batch_size: int = 1, note: str = "",
-                quality_engine=None, extra: dict | None = None) -> dict:
+                extra: dict | None = None) -> dict:
         """Speed of `engine` at `batch_size`, quality of its model, one ledger row; returns the row."""
         if family not in FAMILIES:
             raise ValueError(f"family {family!r} is not one of {FAMILIES}")
-        quality = self.quality(model_key, quality_engine or engine)
+        quality = self.quality(model_key, engine)
         # a run of 32+ requests lasts long enough to average the noise out: one repeat (it is most of the lab's time)
         repeats = 1 if batch_size >= 32 else self.cfg.repeats
         speed = harness.measure_speed(engine, self.speed_prompts, new_tokens=self.cfg.speed_tokens,
@@ -91,9 +91,8 @@ class Bench:
         """Share of the fixed-length speed outputs equal to fp32 batch 1's (lossless serving must give 1.0)."""
         if self.reference_speed is None or speed is self.reference_speed:
             return 1.0
-        ref = self.reference_speed["texts"]
-        n = min(len(ref), len(speed["texts"]))
-        return round(sum(a == b for a, b in zip(ref[:n], speed["texts"][:n])) / n, 4) if n else None
+        share = harness.same_answers(speed["texts"], self.reference_speed["texts"])
+        return round(share.value, 4) if share.n else None
 
 
 def _ratio(a, b):

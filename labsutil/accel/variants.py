@@ -66,7 +66,7 @@ def quantization(bench: Bench, base, routes: list[str]) -> list[str]:
                                "compiles llama.cpp, ~4 minutes on 2 cores, once)")
                 continue
             gguf = models.smollm2_gguf()
-            engine = engines.LlamaCppEngine(gguf, base.tokenizer)
+            engine = engines.LlamaCppEngine(gguf, base)
             bench.measure("llamacpp_q4_1", "quantization", engine, model_key=route, batch_size=1,
                           note=f"llama.cpp on the course's own GGUF file ({gguf.name})")
         gc.collect()
