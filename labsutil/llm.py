@@ -68,6 +68,16 @@ def _progress(total_batches: int, enabled: bool | None, desc: str):
     return tqdm(total=total_batches, desc=desc, disable=not show, leave=False)
 
 
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The weights dtype to load: `auto` on a CPU is bfloat16 where the CPU computes it natively (AVX512-BF16 or
+    AMX: ~1.7x faster here) and float32 elsewhere (emulated bf16 is slower than fp32); on a GPU, the checkpoint's."""
+    if dtype != "auto" or not str(device).startswith("cpu"):
+        return dtype
+    from .speed import native_bf16
+
+    return "bfloat16" if native_bf16()[0] else "float32"
+
+
 class LLM:
     """A causal language model behind one generation interface."""
 
@@ -197,7 +207,8 @@ class _TransformersBackend:
         self.tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        torch_dtype = getattr(torch, dtype) if dtype != "auto" else "auto"
+        self.dtype = resolve_dtype(dtype, self.device)
+        torch_dtype = getattr(torch, self.dtype) if self.dtype != "auto" else "auto"
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device)
         if adapter:
             from peft import PeftModel

@@ -61,6 +61,10 @@ def _p(types, default=None, **kw) -> Param:
     return Param(types=types if isinstance(types, tuple) else (types,), default=default, **kw)
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+AUTO_DTYPE = ("on a CPU, bfloat16 where it computes bf16 natively (AVX512-BF16 or AMX), float32 elsewhere; "
+              "on a GPU, the checkpoint's dtype")
+
 # Parameters every lab has.
 COMMON: dict[str, Param] = {
     "profile": _p(str, DEFAULT_PROFILE, choices=PROFILES, help="which profile's values to use"),
@@ -73,7 +77,7 @@ COMMON: dict[str, Param] = {
                   help="generation backend (ort-*: ONNX Runtime GenAI, lab 08's fastest batch-1 route; generation "
                        "only, one request at a time)"),
     "dtype": _p(str, {"smoke": "float32", "workshop": "float32", "gpu": "bfloat16"},
-                choices=("auto", "float32", "bfloat16", "float16"), help="model weights dtype"),
+                choices=DTYPES, help="model weights dtype (auto: " + AUTO_DTYPE + ")"),
     "run_dir": _p(str, None, nullable=True,
                   help="where the ledger and plots go; None: $LABS_RUN_DIR or runs/interactive"),
     "seed": _p(int, 0, min=0, max=2**31 - 1, help="seed for every random generator"),
@@ -260,11 +264,11 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "top_k": _p(int, 3, min=1, max=50, help="chunks in the prompt of the RAG comparison (lab 02's k)"),
     },
     "06": {
-        # Sizing (SmolLM2-135M, 2-core CPU, fp32): a DPO step with LoRA costs ~8 s per 4 pairs of ~200 tokens
-        # (the policy's forward and backward on chosen and rejected, and the reference's forward); answering
-        # ~1 question/s at batch 8 with a 1-chunk context. A round = serve + label + train + score the
-        # challenger on the held-out set. The workshop runs 3 rounds and 2 side-by-side trainings (KTO, AI
-        # judge) on round 1's feedback.
+        # Sizing (SmolLM2-135M, 2-core CPU): a DPO step with LoRA costs ~19 s in fp32, ~11 s in bf16 mixed
+        # precision, per 4 pairs of ~220 tokens (the policy's forward and backward on chosen and rejected, and
+        # the reference's forward). A round = serve + label + train + score the challenger on the held-out set.
+        # The workshop runs 3 rounds and 2 side-by-side trainings (KTO, AI judge) on round 1's feedback:
+        # measured cold, 7.8 min in bf16 (5 steps, scoring at batch 32), ~13 min in fp32 (6 steps, batch 8).
         "annotator": _p(str, "simulated", choices=("simulated", "human"),
                         help="who labels: the simulated annotator (unattended) or you, in the widget"),
         "rounds": _p(int, 3, min=1, max=100, help="feedback rounds of the loop"),
@@ -285,7 +289,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                             help="the round whose feedback is corrupted (every judgement flipped, edits wrong) to "
                                  "show the gate rejecting it; 0: none"),
         "method": _p(str, "dpo", choices=("dpo", "kto"), help="preference loss of the loop's rounds"),
-        "train_steps": _p(int, {"smoke": 2, "workshop": 6, "gpu": 60}, min=1, max=1000000,
+        "train_steps": _p(int, {"smoke": 2, "workshop": 5, "gpu": 60}, min=1, max=1000000,
                           help="optimizer steps per round (DPO/KTO with LoRA on the champion; the first step "
                                "cannot move the rewards: LoRA starts as the identity)"),
         "train_batch_size": _p(int, {"smoke": 2, "workshop": 4, "gpu": 16}, min=2, max=4096,
@@ -301,6 +305,14 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                          help="held-out accuracy a challenger must reach (smoke: none, its models are barely trained)"),
         "max_control_drop": _p(float, 0.05, min=0.0, max=1.0,
                                help="control accuracy a challenger may lose (the forgetting guard)"),
+        # bf16 where the CPU has it: a DPO step and an answer cost ~1.7x less than in fp32 on such a CPU, which
+        # is what keeps 4 trainings and 6 scored versions near the workshop budget (fp32 elsewhere: ~13 min)
+        "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
+                    help="weights dtype for answering and judging; bfloat16 also trains in bf16 mixed precision "
+                         "(fp32 master weights). auto: " + AUTO_DTYPE),
+        "batch_size": _p(int, {"smoke": 8, "workshop": 32, "gpu": 64}, min=1, max=1024,
+                         help="generation batch size (every version is scored at the same one: bf16 answers depend "
+                              "on it)"),
         "top_k": _p(int, 1, min=1, max=20, help="retrieved chunks in each served prompt (lab 02's retrieval)"),
         "context_chars": _p(int, 600, min=50, max=20000,
                             help="characters kept of each chunk: preference training costs in proportion to tokens"),

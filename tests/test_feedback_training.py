@@ -94,6 +94,18 @@ def test_dpo_trains_a_lora_adapter_on_the_champion_and_a_rerun_loads_it(tiny_mod
     assert other != result.key
 
 
+def test_bf16_mixed_precision_trains_keeps_fp32_adapter_weights_and_has_its_own_cache_key(tiny_model_dir,
+                                                                                         adapters_cache):
+    import torch
+
+    learn = {**FAST, "max_steps": 4}
+    result = train_preference("dpo", str(tiny_model_dir), dpo_data(), {**learn, "bf16": True}, progress=False)
+    assert result.metrics["steps"] == 4 and result.card["hyperparameters"]["bf16"] is True
+    assert {w.dtype for w in _lora_and_base_weights(result.path).values()} == {torch.float32}  # master weights
+    fp32_key = preference.cache_key("dpo", str(tiny_model_dir), dpo_data(), preference.check("dpo", learn))
+    assert fp32_key != result.key
+
+
 def test_identical_chosen_and_rejected_teach_nothing_and_the_run_is_flagged(tiny_model_dir, adapters_cache):
     with pytest.warns(PreferenceTrainingFlat, match="FLAGGED DPO"):
         result = train_preference("dpo", str(tiny_model_dir), dpo_data(identical=True), FAST, progress=False)

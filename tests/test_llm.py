@@ -133,3 +133,14 @@ def test_tail_scoring_equals_scoring_every_position(llm):
         spans.append((len(c), len(c) + len(n)))
     fast, full = backend._score_tail(seqs, spans), backend._score_full(seqs, spans)
     assert all(abs(a - b) < 1e-3 for a, b in zip(fast, full)), (fast, full)
+
+
+def test_auto_dtype_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
+    from labsutil import llm as llm_mod, speed
+
+    monkeypatch.setattr(speed, "native_bf16", lambda: (True, "CPU flags avx512_bf16"))
+    assert llm_mod.resolve_dtype("auto", "cpu") == "bfloat16"
+    monkeypatch.setattr(speed, "native_bf16", lambda: (False, "no avx512_bf16 / amx_bf16 CPU flag"))
+    assert llm_mod.resolve_dtype("auto", "cpu") == "float32"  # emulated bf16 is slower than fp32
+    assert llm_mod.resolve_dtype("auto", "cuda") == "auto"  # a GPU keeps the checkpoint's dtype
+    assert llm_mod.resolve_dtype("float32", "cpu") == "float32"

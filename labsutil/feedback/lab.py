@@ -37,10 +37,34 @@ def open_store(cfg, *, fresh: bool = True) -> Store:
     return Store(path)
 
 
+def answering_dtype(dtype: str) -> str:
+    """The dtype the models are loaded in on this machine (`auto` resolved, see `llm.resolve_dtype`)."""
+    import torch
+
+    from ..llm import resolve_dtype
+
+    return resolve_dtype(dtype, "cuda" if torch.cuda.is_available() else "cpu")
+
+
+def training_bf16(dtype: str) -> bool:
+    """Train in bf16 mixed precision when the models answer in bf16 (`dtype` bfloat16, or auto on a native-bf16
+    CPU): the same numeric choice for serving and training."""
+    return answering_dtype(dtype) == "bfloat16"
+
+
+def precision_note(cfg) -> str:
+    """What `dtype` became on this machine, and why (the CPU's bf16 evidence)."""
+    from ..speed import native_bf16
+
+    chosen = answering_dtype(cfg.dtype)
+    training = "bf16 mixed-precision training" if training_bf16(cfg.dtype) else "fp32 training"
+    return f"precision: dtype={cfg.dtype!r} -> {chosen} answering, {training} ({native_bf16()[1]})"
+
+
 def build_loop(cfg, store: Store, index, heldout: Sequence, control: Sequence) -> FeedbackLoop:
     hp = PreferenceHyperparameters(max_steps=cfg.train_steps, batch_size=cfg.train_batch_size,
                                    learning_rate=cfg.learning_rate, beta=cfg.beta, lora_r=cfg.lora_r,
-                                   lora_alpha=2 * cfg.lora_r, seed=cfg.seed)
+                                   lora_alpha=2 * cfg.lora_r, seed=cfg.seed, bf16=training_bf16(cfg.dtype))
     policy = GatePolicy(floor=cfg.gate_floor, max_control_drop=cfg.max_control_drop)
     return FeedbackLoop(store, index, base_model=cfg.model, heldout=heldout, control=control, policy=policy, hp=hp,
                         k=cfg.top_k, context_chars=cfg.context_chars, max_new_tokens=cfg.max_new_tokens,
@@ -55,6 +79,7 @@ def record_version(cfg, variant: str, evaluation: Evaluation, extra: dict | None
 
     ledger.record_answers(cfg, f"{variant}/control", evaluation.control_hits)
     cost = {**evaluate.cost_of(evaluation.records), **(cost or {})}  # tokens and latency of the held-out answers
+    params = {"precision": answering_dtype(cfg.dtype), "train_bf16": training_bf16(cfg.dtype), **(params or {})}
     return ledger.record(cfg, variant, {**evaluation.metrics(), **(extra or {})}, cost=cost, params=params,
                          answers=evaluation.records)
 

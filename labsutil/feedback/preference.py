@@ -54,6 +54,7 @@ class PreferenceHyperparameters:
     lora_alpha: int = 16
     seed: int = 0
     logging_steps: int = 1
+    bf16: bool = False  # mixed precision (bf16 autocast, fp32 master weights): only where bf16 is native
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +70,7 @@ _SPECS = {
     "lora_alpha": Param((int, float), min=1e-6, max=1e6, help="LoRA scaling numerator"),
     "seed": Param((int,), min=0, max=2**31 - 1, help="seed of the adapter init and data order"),
     "logging_steps": Param((int,), min=1, max=10**6, help="steps between logged rewards"),
+    "bf16": Param((bool,), help="bf16 mixed precision (fp32 master weights); faster only on a CPU with native bf16"),
 }
 
 
@@ -118,7 +120,7 @@ def _config(method: str, hp: PreferenceHyperparameters, output_dir: str, progres
         output_dir=output_dir, learning_rate=hp.learning_rate, max_steps=hp.max_steps,
         per_device_train_batch_size=hp.batch_size, beta=hp.beta, max_length=hp.max_length,
         seed=hp.seed, data_seed=hp.seed, logging_steps=hp.logging_steps, logging_first_step=True,
-        bf16=False, fp16=False,  # fp32 on a CPU (see tuning.hparams)
+        bf16=hp.bf16, fp16=False,  # fp32 unless the CPU computes bf16 natively (see llm.resolve_dtype)
         activation_checkpointing=False,  # a 135M model does not need the memory; it costs ~30% compute
         save_strategy="no", eval_strategy="no", report_to="none", push_to_hub=False, disable_tqdm=not progress,
         use_cpu=not torch.cuda.is_available())

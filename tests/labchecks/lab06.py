@@ -54,5 +54,11 @@ def check(rows, run_dir):
     assert final["vs_start_diff_ci_low"] <= final["vs_start_diff"] <= final["vs_start_diff_ci_high"]
     assert round(final["confirm_accuracy"] - final["confirm_start_accuracy"], 4) == round(final["vs_start_diff"], 4)
     assert params["version"] == "v0" and by["final"]["params"]["roi_approach"] == "feedback_champion"
+    # the precision `dtype` resolved to on this machine is recorded on every scored version
+    for variant, row in by.items():
+        if "heldout_accuracy" in row["metrics"]:
+            p = row["params"]
+            assert p["precision"] in ("float32", "bfloat16", "float16", "auto"), variant
+            assert p["train_bf16"] == (p["precision"] == "bfloat16"), variant
     if params["profile"] == "workshop":  # the lab's demonstration: the gate both promotes and rejects
         assert any(r["metrics"]["promoted"] for r in rounds), "no round was promoted"
