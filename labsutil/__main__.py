@@ -6,6 +6,7 @@
   validate-data  check a dataset folder against the data contract
   check-data     measure the default model on a dataset (closed book, control set, gold document)
   bench          answers per second on lab 02's RAG prompts: today's path against the faster ones
+  contention     generation time with torch's thread settings, quiet and beside a busy process
   slides         build the slide decks to offline HTML with the latest run's numbers (--install: reveal.js)
   train          fine-tune (full, LoRA, prompt tuning) on a recipe of lab 05; runs under `accelerate launch`
 """
@@ -94,6 +95,7 @@ COMMANDS = {
     "validate-data": _delegate("labsutil.data"),
     "check-data": _delegate("labsutil.datacheck"),
     "bench": _bench,
+    "contention": _delegate("labsutil.contention"),
     "slides": _delegate("labsutil.slides"),
     "train": _delegate("labsutil.tuning.cli"),
 }
