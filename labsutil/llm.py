@@ -83,7 +83,9 @@ class LLM:
 
     def __init__(self, model: str = models.SMOLLM2, *, backend: str = "transformers",
                  adapter: str | Path | None = None, dtype: str = "float32", device: str | None = None,
-                 batch_size: int = 8):
+                 batch_size: int = 8, merge_adapter: bool = False):
+        """`merge_adapter`: fold a LoRA adapter into the weights in memory (the same answers up to rounding, without
+        the adapter's per-token cost; prompt-tuning adapters cannot be merged and stay as they are)."""
         self.name = model
         self.backend_name = backend
         self.batch_size = batch_size
@@ -91,7 +93,7 @@ class LLM:
         start = time.perf_counter()
         self.resolved = models.resolve_llm(model)
         if backend == "transformers":
-            self._backend = _TransformersBackend(self.resolved.path, dtype, device, self.adapter)
+            self._backend = _TransformersBackend(self.resolved.path, dtype, device, self.adapter, merge_adapter)
         elif backend == "vllm":
             self._backend = _VLLMBackend(self.resolved.path, dtype, self.adapter)
         elif backend in ORT_BACKENDS:
@@ -197,7 +199,7 @@ class LLM:
 
 
 class _TransformersBackend:
-    def __init__(self, path: Path, dtype: str, device: str | None, adapter: str | None):
+    def __init__(self, path: Path, dtype: str, device: str | None, adapter: str | None, merge: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -214,6 +216,8 @@ class _TransformersBackend:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, adapter)
+            if merge and str(model.peft_config["default"].peft_type).endswith("LORA"):
+                model = model.merge_and_unload()
         self.model = model.eval()
         self.soft_prompt = _soft_prompt_length(self.model)
         self.eos_ids = self._eos_ids()

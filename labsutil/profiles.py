@@ -310,11 +310,11 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
                     help="weights dtype for answering and judging; bfloat16 also trains in bf16 mixed precision "
                          "(fp32 master weights). auto: " + AUTO_DTYPE),
-        "batch_size": _p(int, {"smoke": 8, "workshop": 32, "gpu": 64}, min=1, max=1024,
+        "batch_size": _p(int, {"smoke": 16, "workshop": 32, "gpu": 64}, min=1, max=1024,
                          help="generation batch size (every version is scored at the same one: bf16 answers depend "
                               "on it)"),
         "top_k": _p(int, 1, min=1, max=20, help="retrieved chunks in each served prompt (lab 02's retrieval)"),
-        "context_chars": _p(int, 600, min=50, max=20000,
+        "context_chars": _p(int, {"smoke": 300, "workshop": 600, "gpu": 600}, min=50, max=20000,
                             help="characters kept of each chunk: preference training costs in proportion to tokens"),
         "chunk_size": _p(int, 500, min=50, max=20000, help="characters per chunk (lab 02's index)"),
         "chunk_overlap": _p(int, 50, min=0, max=5000, help="characters shared by neighbouring chunks"),

@@ -144,3 +144,21 @@ def test_auto_dtype_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
     assert llm_mod.resolve_dtype("auto", "cpu") == "float32"  # emulated bf16 is slower than fp32
     assert llm_mod.resolve_dtype("auto", "cuda") == "auto"  # a GPU keeps the checkpoint's dtype
     assert llm_mod.resolve_dtype("float32", "cpu") == "float32"
+
+
+def test_a_lora_adapter_merged_in_memory_answers_like_the_unmerged_one(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                           init_lora_weights=False))  # random B: the adapter changes the outputs
+    lora.save_pretrained(tmp_path / "adapter")
+    prompts = ["Capital of Portugal?", "Notice period?", "Who signs the contract?"]
+    unmerged = LLM(str(tiny_model_dir), adapter=tmp_path / "adapter", batch_size=3)
+    merged = LLM(str(tiny_model_dir), adapter=tmp_path / "adapter", batch_size=3, merge_adapter=True)
+    assert isinstance(unmerged.model, PeftModel) and not isinstance(merged.model, PeftModel)
+    texts = [g.text for g in unmerged.generate(prompts, max_new_tokens=8)]
+    assert texts == [g.text for g in merged.generate(prompts, max_new_tokens=8)]
+    plain = LLM(str(tiny_model_dir), batch_size=3)
+    assert texts != [g.text for g in plain.generate(prompts, max_new_tokens=8)]  # the adapter did change them

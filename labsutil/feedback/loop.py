@@ -117,7 +117,9 @@ class FeedbackLoop:
         key = repr(sorted(kwargs.items()))
         if key not in self._llms:
             self._llms.clear()
-            self._llms[key] = LLM(**kwargs, backend=self.backend, dtype=self.dtype, batch_size=self.batch_size)
+            # a challenger is scored merged, as it would serve once promoted (and without the adapter's cost)
+            self._llms[key] = LLM(**kwargs, backend=self.backend, dtype=self.dtype, batch_size=self.batch_size,
+                                  merge_adapter=self.backend == "transformers")
         return self._llms[key]
 
     def start(self, version_id: str = "v0") -> Evaluation:
