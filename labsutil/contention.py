@@ -10,7 +10,10 @@ same generation job, quiet and with a busy process beside it:
 - one torch thread (`torch.set_num_threads(1)`): no waiting on a thread that is not running.
 
 Each setting runs in a fresh subprocess (OpenMP reads its environment once, when torch starts).
-`python -m labsutil contention` prints the table; `labsutil.paths.apply_environment` applies the winner.
+`python -m labsutil contention` prints the table. Measured on 2 cores (8 RAG-sized prompts x 32 tokens, batch 8):
+quiet, default 5.9 s, PASSIVE 6.5 s, 1 thread 9.1 s; one core busy, default 19.0 s, PASSIVE 10.7 s, 1 thread
+9.2 s; labsutil's choice 6.2 s quiet, 10.6 s busy (1.8x faster than the default there). `labsutil.paths.apply_environment` therefore sets PASSIVE when the machine is busy at start (robust if the
+other process stops: 12% slower than the default, where 1 thread would be 41% slower), and nothing otherwise.
 """
 from __future__ import annotations
 
@@ -22,9 +25,10 @@ import sys
 import time
 
 SETTINGS = (
-    ("default", {}, None),
+    ("default", {"LABS_CONTENTION_CHECK": "0"}, None),
     ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}, None),
-    ("1 thread", {}, 1),
+    ("1 thread", {"LABS_CONTENTION_CHECK": "0"}, 1),
+    ("labsutil's choice", {}, None),  # PASSIVE only when the machine is busy at import (paths.apply_environment)
 )
 # A RAG-sized prompt (~250 tokens): the prefill's large matrix products are where threads matter most.
 _CONTEXT = ("The supplier shall deliver the goods within thirty days of the purchase order. Either party may "

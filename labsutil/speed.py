@@ -41,6 +41,8 @@ def environment() -> dict[str, str]:
         "memory available (GiB)": f"{psutil.virtual_memory().available / 2**30:.1f}",
         "GPU": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only)",
         "offline (HF_HUB_OFFLINE)": os.environ.get("HF_HUB_OFFLINE", "unset"),
+        "OpenMP wait policy": os.environ.get("LABS_CONTENTION") or os.environ.get("OMP_WAIT_POLICY")
+        or "default (the machine was quiet at start)",
     }
     info.update({f"version {name}": _version(name) for name in LIBRARIES})
     return info
