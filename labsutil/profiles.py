@@ -268,7 +268,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # precision, per 4 pairs of ~220 tokens (the policy's forward and backward on chosen and rejected, and
         # the reference's forward). A round = serve + label + train + score the challenger on the held-out set.
         # The workshop runs 3 rounds and 2 side-by-side trainings (KTO, AI judge) on round 1's feedback:
-        # measured cold, 7.8 min in bf16 (5 steps, scoring at batch 32), ~13 min in fp32 (6 steps, batch 8).
+        # measured cold, 7.2 min in bf16 (5 steps, scoring at batch 32), ~13 min in fp32 (6 steps, batch 8).
         "annotator": _p(str, "simulated", choices=("simulated", "human"),
                         help="who labels: the simulated annotator (unattended) or you, in the widget"),
         "rounds": _p(int, 3, min=1, max=100, help="feedback rounds of the loop"),
@@ -297,6 +297,10 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "learning_rate": _p(float, {"smoke": 3e-3, "workshop": 2e-4, "gpu": 1e-4}, min=1e-8, max=1.0,
                             help="learning rate of the LoRA preference training (smoke: large, so that 2 steps "
                                  "change the answers and the corrupted round shows on the held-out set)"),
+        "kto_learning_rate": _p(float, None, min=1e-8, max=1.0, nullable=True,
+                                help="learning rate of KTO (None: twice learning_rate; at the start KTO's loss moves "
+                                     "the log-ratios about a quarter as much per example as DPO's: slope beta/4 on "
+                                     "one answer against beta/2 on each of two)"),
         "beta": _p(float, 0.1, min=1e-4, max=10.0, help="DPO/KTO beta: how close the policy stays to the champion"),
         "lora_r": _p(int, 8, min=1, max=1024, help="LoRA rank of each round's adapter"),
         "min_labels": _p(int, {"smoke": 4, "workshop": 16, "gpu": 32}, min=1, max=10**6,

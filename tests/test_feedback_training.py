@@ -164,7 +164,7 @@ def test_the_loop_serves_labels_trains_gates_and_a_promoted_challenger_is_merged
         tiny_model_dir, adapters_cache, tmp_path):
     served, heldout = _questions("s", 4, "train"), _questions("h", 4, "test")
     store = Store(tmp_path / "fb.sqlite")
-    loop = _loop(store, tiny_model_dir, served, heldout)
+    loop = _loop(store, tiny_model_dir, served, heldout, kto_learning_rate=0.02)
     start = loop.start("v0")
     assert set(start.heldout) == {q.qid for q in heldout} and len(start.control) == 4
     assert {"heldout_accuracy", "n", "ci_low", "ci_high", "control_accuracy"} <= set(start.metrics())
@@ -187,6 +187,13 @@ def test_the_loop_serves_labels_trains_gates_and_a_promoted_challenger_is_merged
     merged = loop.model_kwargs(challenger)  # a champion is served merged: no adapter left
     assert "adapter" not in merged and merged["model"].startswith(str(adapters_cache))
     assert [e.action for e in store.audit_log()][-1] == "promote"
+
+    # KTO on the same round trains with its own learning rate (the loop's kto_learning_rate), never gated
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreferenceTrainingFlat)
+        side = loop.train(1, "kto", version_id="r1-kto", register=False)
+    assert loop.trained[side].card["hyperparameters"]["learning_rate"] == loop.kto_learning_rate == 0.02
+    assert loop.trained[challenger].card["hyperparameters"]["learning_rate"] == FAST["learning_rate"]
 
     # round 2 trains on the merged champion; the final comparison runs on questions the gate never saw
     pairs = loop.serve(2, served)

@@ -69,7 +69,8 @@ def build_loop(cfg, store: Store, index, heldout: Sequence, control: Sequence) -
     return FeedbackLoop(store, index, base_model=cfg.model, heldout=heldout, control=control, policy=policy, hp=hp,
                         k=cfg.top_k, context_chars=cfg.context_chars, max_new_tokens=cfg.max_new_tokens,
                         batch_size=cfg.batch_size, dtype=cfg.dtype, temperature=cfg.temperature, seed=cfg.seed,
-                        min_labels=cfg.min_labels, backend=cfg.backend)
+                        min_labels=cfg.min_labels, backend=cfg.backend,
+                        kto_learning_rate=cfg.kto_learning_rate or 2 * cfg.learning_rate)
 
 
 def record_version(cfg, variant: str, evaluation: Evaluation, extra: dict | None = None,

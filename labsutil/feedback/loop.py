@@ -22,7 +22,7 @@ choice: the forgetting guard) are scored once per model version and kept for the
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from ..rag import pipeline
@@ -79,8 +79,9 @@ class FeedbackLoop:
                  policy: GatePolicy, hp: PreferenceHyperparameters | None = None, k: int = 1,
                  context_chars: int = 400, max_new_tokens: int = 24, batch_size: int = 8, dtype: str = "float32",
                  temperature: float = 1.0, seed: int = 0, min_labels: int = 8, progress: bool = True,
-                 backend: str = "transformers"):
+                 backend: str = "transformers", kto_learning_rate: float | None = None):
         self.store, self.index, self.base_model = store, index, base_model
+        self.kto_learning_rate = kto_learning_rate  # None: the same as DPO's (hp.learning_rate)
         self.registry = Registry(store)
         self.heldout, self.control = list(heldout), list(control)
         self.policy, self.hp = policy, hp or PreferenceHyperparameters()
@@ -208,7 +209,9 @@ class FeedbackLoop:
         champion = self.registry.champion()
         dataset, report = self.training_data(round, method, source=source, gold=gold)
         base = self.model_kwargs(champion.id)["model"]
-        result = train_preference(method, base, dataset, self.hp, progress=self.progress,
+        hp = self.hp if method != "kto" or self.kto_learning_rate is None else \
+            replace(self.hp, learning_rate=self.kto_learning_rate)
+        result = train_preference(method, base, dataset, hp, progress=self.progress,
                                   what=what or f"round {round} {method} on {source} feedback")
         version_id = version_id or f"r{round}-{method}-{source or 'all'}"
         if register:
