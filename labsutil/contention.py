@@ -12,8 +12,9 @@ same generation job, quiet and with a busy process beside it:
 Each setting runs in a fresh subprocess (OpenMP reads its environment once, when torch starts).
 `python -m labsutil contention` prints the table. Measured on 2 cores (8 RAG-sized prompts x 32 tokens, batch 8):
 quiet, default 5.9 s, PASSIVE 6.5 s, 1 thread 9.1 s; one core busy, default 19.0 s, PASSIVE 10.7 s, 1 thread
-9.2 s; labsutil's choice 6.2 s quiet, 10.6 s busy (1.8x faster than the default there). `labsutil.paths.apply_environment` therefore sets PASSIVE when the machine is busy at start (robust if the
-other process stops: 12% slower than the default, where 1 thread would be 41% slower), and nothing otherwise.
+9.2 s; labsutil's choice 6.2 s quiet, 10.6 s busy (1.8x faster than the default there).
+`labsutil.paths.apply_environment` therefore sets PASSIVE when the machine is busy at start (robust if the other
+process stops: ~11% slower than the default, where 1 thread would be ~50% slower), and nothing otherwise.
 """
 from __future__ import annotations
 

@@ -68,9 +68,14 @@ def _progress(total_batches: int, enabled: bool | None, desc: str):
     return tqdm(total=total_batches, desc=desc, disable=not show, leave=False)
 
 
-def resolve_dtype(dtype: str, device: str) -> str:
+def resolve_dtype(dtype: str, device: str | None = None) -> str:
     """The weights dtype to load: `auto` on a CPU is bfloat16 where the CPU computes it natively (AVX512-BF16 or
-    AMX: ~1.7x faster here) and float32 elsewhere (emulated bf16 is slower than fp32); on a GPU, the checkpoint's."""
+    AMX: ~1.7x faster here) and float32 elsewhere (emulated bf16 is slower than fp32); on a GPU, the checkpoint's.
+    `device` None: the one the course's LLM picks (cuda when available)."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype != "auto" or not str(device).startswith("cpu"):
         return dtype
     from .speed import native_bf16

@@ -50,7 +50,8 @@ def other_processes_cores(window_s: float = 0.25) -> float:
     import psutil
 
     me = psutil.Process()
-    me.cpu_percent(None), psutil.cpu_percent(None)
+    me.cpu_percent(None)  # the first call starts both counters
+    psutil.cpu_percent(None)
     time.sleep(window_s)
     total = psutil.cpu_percent(None) / 100 * (os.cpu_count() or 1)
     return max(0.0, total - me.cpu_percent(None) / 100)

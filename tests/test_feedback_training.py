@@ -50,6 +50,11 @@ def test_a_bad_preference_hyperparameter_is_named(method, overrides, name):
         preference.check(method, **overrides)
 
 
+def test_kto_defaults_to_twice_the_dpo_learning_rate():
+    assert preference.check("kto").learning_rate == preference.KTO_RATE_FACTOR * preference.check("dpo").learning_rate
+    assert preference.check("kto", learning_rate=1e-4).learning_rate == 1e-4  # an explicit rate is kept
+
+
 def test_reward_summary_flags_a_run_stuck_at_chance_and_not_one_that_learned():
     stuck = [{"step": s, "rewards/margins": 0.0, "rewards/accuracies": a} for s, a in ((1, 0.0), (2, 0.5), (3, 0.5))]
     learned = [{"step": s, "rewards/margins": 0.1 * s, "rewards/accuracies": a}

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import ledger, stats
+from ..llm import resolve_dtype
 from .annotator import SimulatedAnnotator
 from .loop import Evaluation, FeedbackLoop, Pair
-from .preference import PreferenceHyperparameters
+from .preference import KTO_RATE_FACTOR, PreferenceHyperparameters
 from .registry import GateDecision, GatePolicy
 from .store import Store
 from .widget import NotEnoughLabels
@@ -37,26 +38,17 @@ def open_store(cfg, *, fresh: bool = True) -> Store:
     return Store(path)
 
 
-def answering_dtype(dtype: str) -> str:
-    """The dtype the models are loaded in on this machine (`auto` resolved, see `llm.resolve_dtype`)."""
-    import torch
-
-    from ..llm import resolve_dtype
-
-    return resolve_dtype(dtype, "cuda" if torch.cuda.is_available() else "cpu")
-
-
 def training_bf16(dtype: str) -> bool:
     """Train in bf16 mixed precision when the models answer in bf16 (`dtype` bfloat16, or auto on a native-bf16
     CPU): the same numeric choice for serving and training."""
-    return answering_dtype(dtype) == "bfloat16"
+    return resolve_dtype(dtype) == "bfloat16"
 
 
 def precision_note(cfg) -> str:
     """What `dtype` became on this machine, and why (the CPU's bf16 evidence)."""
     from ..speed import native_bf16
 
-    chosen = answering_dtype(cfg.dtype)
+    chosen = resolve_dtype(cfg.dtype)
     training = "bf16 mixed-precision training" if training_bf16(cfg.dtype) else "fp32 training"
     return f"precision: dtype={cfg.dtype!r} -> {chosen} answering, {training} ({native_bf16()[1]})"
 
@@ -70,7 +62,7 @@ def build_loop(cfg, store: Store, index, heldout: Sequence, control: Sequence) -
                         k=cfg.top_k, context_chars=cfg.context_chars, max_new_tokens=cfg.max_new_tokens,
                         batch_size=cfg.batch_size, dtype=cfg.dtype, temperature=cfg.temperature, seed=cfg.seed,
                         min_labels=cfg.min_labels, backend=cfg.backend,
-                        kto_learning_rate=cfg.kto_learning_rate or 2 * cfg.learning_rate)
+                        kto_learning_rate=cfg.kto_learning_rate or KTO_RATE_FACTOR * cfg.learning_rate)
 
 
 def record_version(cfg, variant: str, evaluation: Evaluation, extra: dict | None = None,
@@ -80,7 +72,7 @@ def record_version(cfg, variant: str, evaluation: Evaluation, extra: dict | None
 
     ledger.record_answers(cfg, f"{variant}/control", evaluation.control_hits)
     cost = {**evaluate.cost_of(evaluation.records), **(cost or {})}  # tokens and latency of the held-out answers
-    params = {"precision": answering_dtype(cfg.dtype), "train_bf16": training_bf16(cfg.dtype), **(params or {})}
+    params = {"precision": resolve_dtype(cfg.dtype), "train_bf16": training_bf16(cfg.dtype), **(params or {})}
     return ledger.record(cfg, variant, {**evaluation.metrics(), **(extra or {})}, cost=cost, params=params,
                          answers=evaluation.records)
 
