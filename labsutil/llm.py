@@ -83,6 +83,25 @@ def resolve_dtype(dtype: str, device: str | None = None) -> str:
     return "bfloat16" if native_bf16()[0] else "float32"
 
 
+def training_bf16(dtype: str) -> bool:
+    """Train in bf16 mixed precision when the models answer in bf16 (`dtype` bfloat16, or auto on a native-bf16
+    CPU): the same numeric choice for serving and training (fp32 master weights; what is saved is fp32)."""
+    return resolve_dtype(dtype) == "bfloat16"
+
+
+def precision_params(dtype: str) -> dict:
+    """What a scored row records about its numbers' precision (the `dtype` parameter may say only "auto")."""
+    return {"precision": resolve_dtype(dtype), "train_bf16": training_bf16(dtype)}
+
+
+def precision_note(dtype: str) -> str:
+    """What `dtype` becomes on this machine for answering and training, and why (the CPU's bf16 evidence)."""
+    from .speed import native_bf16
+
+    training = "bf16 mixed-precision training" if training_bf16(dtype) else "fp32 training"
+    return f"precision: dtype={dtype!r} -> {resolve_dtype(dtype)} answering, {training} ({native_bf16()[1]})"
+
+
 class LLM:
     """A causal language model behind one generation interface."""
 
@@ -279,13 +298,37 @@ class _TransformersBackend:
 
     def loglikelihood_many(self, requests: list[tuple[str, list[str]]], *, add_special_tokens: bool,
                            batch_size: int = 32) -> list[list[float]]:
-        """Summed log-probabilities of each continuation after its context, for many contexts at once:
-        every (context, continuation) sequence is scored in padded batches of `batch_size`, shortest first."""
+        """Summed log-probabilities of each continuation after its context, for many contexts at once.
+
+        Each context goes through the model once and its continuations are scored on top of its KV cache
+        (`_score_shared`): multiple choice repeats the question for every option, so this does a fraction of the
+        work of scoring every (context, option) sequence whole. Batches hold up to `batch_size` continuations,
+        contexts shortest first. A soft prompt (prompt tuning) is scored the plain way, sequence by sequence.
+        """
+        contexts = [self.tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
+                    for context, _ in requests]
+        options = [[self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in conts] for _, conts in requests]
+        if self.soft_prompt:
+            return self._score_each(contexts, options, batch_size)
+        out: list[list[float]] = [[] for _ in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(contexts[i]))
+        group: list[int] = []
+        for position, number in enumerate(order):
+            group.append(number)
+            following = order[position + 1] if position + 1 < len(order) else None
+            if following is None or sum(len(options[i]) for i in group) + len(options[following]) > batch_size:
+                for i, values in zip(group, self._score_shared([contexts[i] for i in group],
+                                                               [options[i] for i in group])):
+                    out[i] = values
+                group = []
+        return out
+
+    def _score_each(self, contexts: list[list[int]], options: list[list[list[int]]],
+                    batch_size: int) -> list[list[float]]:
+        """Every (context, continuation) sequence scored whole, in padded batches of `batch_size`."""
         seqs, spans, owner = [], [], []
-        for number, (context, continuations) in enumerate(requests):
-            ctx_ids = self.tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
-            for cont in continuations:
-                cont_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
+        for number, (ctx_ids, conts) in enumerate(zip(contexts, options)):
+            for cont_ids in conts:
                 seqs.append(ctx_ids + cont_ids)
                 spans.append((len(ctx_ids), len(ctx_ids) + len(cont_ids)))
                 owner.append(number)
@@ -295,10 +338,56 @@ class _TransformersBackend:
             chunk = order[start:start + batch_size]
             for i, value in zip(chunk, self._score([seqs[i] for i in chunk], [spans[i] for i in chunk])):
                 scores[i] = value
-        out: list[list[float]] = [[] for _ in requests]
+        out: list[list[float]] = [[] for _ in contexts]
         for i, value in enumerate(scores):
             out[owner[i]].append(value)
         return out
+
+    def _score_shared(self, contexts: list[list[int]], options: list[list[list[int]]]) -> list[list[float]]:
+        """Log-likelihood of each context's options: the (left-padded) contexts in one forward pass that keeps
+        their KV cache and the logits of their last position (which predict every option's first token), then
+        the cache copied once per option and all options (right-padded) in a second pass. Positions continue
+        from each context's real length, so every option is scored as it would be after its context alone
+        (tests/test_llm.py compares with whole-sequence scoring)."""
+        torch = self.torch
+        pad = self.tokenizer.pad_token_id
+        width = max(len(c) for c in contexts)
+        ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        owner = [number for number, conts in enumerate(options) for _ in conts]
+        flat = [cont for conts in options for cont in conts]
+        longest = max((len(c) for c in flat), default=0)
+        with torch.inference_mode():
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=longest > 1,
+                             logits_to_keep=1)
+            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+            scores = [float(first[owner[r], cont[0]]) if cont else 0.0 for r, cont in enumerate(flat)]
+            if longest > 1:  # options of one token (e.g. "A"/"B") need no second pass
+                rows = torch.tensor(owner, device=self.device)
+                cache = out.cache
+                cache.batch_select_indices(rows)
+                opt_ids = torch.tensor([c + [pad] * (longest - len(c)) for c in flat], device=self.device)
+                opt_mask = torch.tensor([[1] * len(c) + [0] * (longest - len(c)) for c in flat], device=self.device)
+                opt_positions = mask[rows].sum(-1, keepdim=True) + torch.arange(longest, device=self.device)
+                # the decoder alone, then the vocabulary projection only where an option token follows (a 49k
+                # vocabulary over every padded position would cost more than the transformer)
+                hidden = self.model.get_decoder()(
+                    input_ids=opt_ids, attention_mask=torch.cat([mask[rows], opt_mask], dim=1),
+                    position_ids=opt_positions, cache=cache).last_hidden_state
+                wanted = [(r, t) for r, cont in enumerate(flat) for t in range(len(cont) - 1)]
+                picked_rows = torch.tensor([r for r, _ in wanted], device=self.device)
+                picked_steps = torch.tensor([t for _, t in wanted], device=self.device)
+                logits = self.model.get_output_embeddings()(hidden[picked_rows, picked_steps]).float()
+                # option position t predicts option token t + 1
+                targets = opt_ids[picked_rows, picked_steps + 1].unsqueeze(-1)
+                token_scores = torch.log_softmax(logits, dim=-1).gather(-1, targets).squeeze(-1).tolist()
+                for (r, _), value in zip(wanted, token_scores):
+                    scores[r] += value
+        grouped: list[list[float]] = [[] for _ in contexts]
+        for r, value in enumerate(scores):
+            grouped[owner[r]].append(value)
+        return grouped
 
     def _score(self, seqs: list[list[int]], spans: list[tuple[int, int]]) -> list[float]:
         if self.soft_prompt:

@@ -209,12 +209,18 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                              help="tokens the LLM may write per document when extracting triples"),
     },
     "05": {
-        # Sizing (a training step of SmolLM2-135M on a 2-core CPU, fp32): LoRA ~1.6 s at 4 x 256 tokens
-        # (stack-notes.md), so ~0.9 s for 8 fact examples of ~70 tokens; full ~1.2 s; prompt tuning ~1.1 s (20 more
-        # tokens per example). The workshop trains ~9 models of train_steps steps each, plus the sweep.
-        # Measured once, smoke with 2 ranks, 3 steps x 4, 16 control questions, on a loaded machine (load 2-3.7):
-        # 412 s, of which ~30 s per model evaluation (8 models), 118 s training, 55 s base + RAG (cold index).
-        # Smoke below trains one rank, 2 steps x 2 and scores 8 control questions; not yet re-measured.
+        # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured): a LoRA step on 8 fact examples of ~70
+        # tokens takes ~3.7 s in fp32, ~2.5 s in bf16 mixed precision; on 8 document blocks of 256 tokens ~19 s /
+        # ~11 s. Scoring one model (60 closed-book answers, 88 + 100 multiple-choice questions) ~45 s in fp32 at
+        # batch 8, ~20 s in bf16 at batch 32. The workshop trains 15 models (6 recipes, 3 more methods, a sweep of
+        # 6 short runs) and scores 10: ~33 min cold in fp32, see README for bf16.
+        # bf16 where the CPU has it (dtype auto): answering and training ~1.5-2x faster; fp32 elsewhere.
+        "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
+                    help="weights dtype for answering; bfloat16 also trains in bf16 mixed precision (fp32 master "
+                         "weights). auto: " + AUTO_DTYPE),
+        "batch_size": _p(int, {"smoke": 16, "workshop": 32, "gpu": 64}, min=1, max=1024,
+                         help="generation batch size (every model is scored at the same one: bf16 answers depend "
+                              "on it)"),
         "n_eval": _p(int, None, min=1, nullable=True,
                      help="trained-document test questions evaluated per model (None: all of them; "
                           "min_test_questions sets how many there are)"),
@@ -242,8 +248,9 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                           help="optimizer steps of every training run (the same compute for every recipe and method)"),
         "train_batch_size": _p(int, {"smoke": 2, "workshop": 8, "gpu": 16}, min=1, max=4096,
                                help="training examples per step"),
-        "max_length": _p(int, 256, min=32, max=8192,
-                         help="tokens per training example; raw documents are packed into blocks of this length"),
+        "max_length": _p(int, {"smoke": 160, "workshop": 160, "gpu": 256}, min=32, max=8192,
+                         help="tokens per training example; raw documents are packed into blocks of this length "
+                              "(160 keeps every chat example of the course data whole: the longest has 130)"),
         "lr_full": _p(float, None, min=1e-8, max=1.0, nullable=True,
                       help="learning rate of full fine-tuning (None: the best of the sweep, else the default 5e-5)"),
         "lr_lora": _p(float, None, min=1e-8, max=1.0, nullable=True,
@@ -332,9 +339,16 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                     "agreement with the annotator is measured either way"),
     },
     "07": {
-        # Sizing (SmolLM2-135M, 2-core CPU, fp32): an SFT step with LoRA on 4 RAFT examples of ~450 tokens
-        # (3 whole chunks) costs ~7 s; answering ~1 question/s at batch 8 with 3 chunks, slower with 5. The
-        # workshop trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes) and scores 16 settings.
+        # Sizing (SmolLM2-135M, 2-core CPU, measured): an SFT step with LoRA on 4 RAFT examples of ~450 tokens
+        # (3 whole chunks) costs ~20 s in fp32, ~11 s in bf16 mixed precision; answering ~1 question/s at batch 8
+        # in fp32 with 3 chunks. The workshop trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes) and
+        # scores 16 settings: ~40 min cold in fp32 (see README for bf16, the default where the CPU has it).
+        "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
+                    help="weights dtype for answering; bfloat16 also trains in bf16 mixed precision (fp32 master "
+                         "weights). auto: " + AUTO_DTYPE),
+        "batch_size": _p(int, {"smoke": 16, "workshop": 32, "gpu": 64}, min=1, max=1024,
+                         help="generation batch size (every model is scored at the same one: bf16 answers depend "
+                              "on it)"),
         "n_eval": _p(int, {"smoke": 3, "workshop": 20, "gpu": None}, min=1, nullable=True,
                      help="test questions per question type, and unanswerable ones (None: all of them)"),
         "question_types": _p(str, "single_hop,multi_hop,comparison",

@@ -121,6 +121,27 @@ def test_loglikelihood_many_matches_one_prompt_at_a_time(llm):
     assert evaluate.choose_many(llm, items) == [evaluate.choose(llm, p, c) for p, c in items]
 
 
+def test_shared_context_scoring_equals_scoring_each_sequence(llm):
+    """Scoring options on top of their context's KV cache (the default path) gives the log-likelihoods of scoring
+    every (context, option) sequence whole: contexts and options of different lengths, one-token options (no
+    second pass), an empty option, and batches that split between contexts."""
+    backend = llm._backend
+    tok = llm.tokenizer
+    requests = [("What is the capital of France?", [" Paris", " Rome", " a much longer continuation here", ""]),
+                ("Hi", [" A", " B"]), ("Pick the colour of the sky on a clear day", [" blue", " green", " red"])]
+    contexts = [tok(c)["input_ids"] for c, _ in requests]
+    options = [[tok(o, add_special_tokens=False)["input_ids"] for o in opts] for _, opts in requests]
+    whole = backend._score_each(contexts, options, batch_size=32)
+    for batch_size in (32, 4, 1):
+        shared = backend.loglikelihood_many(requests, add_special_tokens=True, batch_size=batch_size)
+        assert [len(s) for s in shared] == [4, 2, 3]
+        for a, b in zip(shared, whole):
+            assert all(abs(x - y) < 1e-3 for x, y in zip(a, b)), (batch_size, a, b)
+    assert whole[0][3] == 0.0  # an empty continuation has probability 1
+    one_token = backend._score_shared([contexts[1]], [options[1]])  # " A"/" B": the first pass alone
+    assert all(abs(x - y) < 1e-3 for x, y in zip(one_token[0], whole[1]))
+
+
 def test_tail_scoring_equals_scoring_every_position(llm):
     """Left padding + logits_to_keep (the fast path) gives the log-likelihoods of the plain right-padded forward."""
     backend = llm._backend
@@ -146,6 +167,26 @@ def test_auto_dtype_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
     assert llm_mod.resolve_dtype("float32", "cpu") == "float32"
 
 
+def test_precision_follows_the_answering_dtype(monkeypatch):
+    """Training is in bf16 mixed precision exactly where answering is in bf16; rows and the printed note say so."""
+    from types import SimpleNamespace
+
+    from labsutil import llm as llm_mod, speed
+    from labsutil.tuning import hparams
+
+    cfg = SimpleNamespace(train_steps=3, train_batch_size=2, max_length=64, seed=0, lora_alpha_ratio=2.0,
+                          virtual_tokens=4, dtype="auto")
+    monkeypatch.setattr(speed, "native_bf16", lambda: (True, "CPU flags avx512_bf16"))
+    assert llm_mod.training_bf16("auto") and llm_mod.training_bf16("bfloat16")
+    assert llm_mod.precision_params("auto") == {"precision": "bfloat16", "train_bf16": True}
+    assert "bfloat16 answering, bf16 mixed-precision training (CPU flags avx512_bf16)" in llm_mod.precision_note("auto")
+    assert hparams.for_lab(cfg, "lora", rank=4)["bf16"] is True
+    monkeypatch.setattr(speed, "native_bf16", lambda: (False, "no avx512_bf16 / amx_bf16 CPU flag"))
+    assert not llm_mod.training_bf16("auto") and not llm_mod.training_bf16("float32")
+    assert llm_mod.precision_params("auto") == {"precision": "float32", "train_bf16": False}
+    assert hparams.for_lab(cfg, "lora", rank=4)["bf16"] is False
+
+
 def test_a_lora_adapter_merged_in_memory_answers_like_the_unmerged_one(tiny_model_dir, tmp_path):
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -160,5 +201,13 @@ def test_a_lora_adapter_merged_in_memory_answers_like_the_unmerged_one(tiny_mode
     assert isinstance(unmerged.model, PeftModel) and not isinstance(merged.model, PeftModel)
     texts = [g.text for g in unmerged.generate(prompts, max_new_tokens=8)]
     assert texts == [g.text for g in merged.generate(prompts, max_new_tokens=8)]
+    # multiple choice through the adapter (the shared-context path calls the peft-wrapped decoder directly)
+    backend = unmerged._backend
+    requests = [(unmerged.format(p), [" yes", " no, not at all"]) for p in prompts]
+    contexts = [backend.tokenizer(c)["input_ids"] for c, _ in requests]
+    options = [[backend.tokenizer(o, add_special_tokens=False)["input_ids"] for o in opts] for _, opts in requests]
+    shared = backend.loglikelihood_many(requests, add_special_tokens=True)
+    whole = backend._score_each(contexts, options, batch_size=8)
+    assert all(abs(x - y) < 1e-3 for a, b in zip(shared, whole) for x, y in zip(a, b)), (shared, whole)
     plain = LLM(str(tiny_model_dir), batch_size=3)
     assert texts != [g.text for g in plain.generate(prompts, max_new_tokens=8)]  # the adapter did change them

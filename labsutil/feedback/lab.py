@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import ledger, stats
-from ..llm import resolve_dtype
+from ..llm import precision_note as llm_precision_note
+from ..llm import precision_params, training_bf16
 from .annotator import SimulatedAnnotator
 from .loop import Evaluation, FeedbackLoop, Pair
 from .preference import KTO_RATE_FACTOR, PreferenceHyperparameters
@@ -38,19 +39,9 @@ def open_store(cfg, *, fresh: bool = True) -> Store:
     return Store(path)
 
 
-def training_bf16(dtype: str) -> bool:
-    """Train in bf16 mixed precision when the models answer in bf16 (`dtype` bfloat16, or auto on a native-bf16
-    CPU): the same numeric choice for serving and training."""
-    return resolve_dtype(dtype) == "bfloat16"
-
-
 def precision_note(cfg) -> str:
     """What `dtype` became on this machine, and why (the CPU's bf16 evidence)."""
-    from ..speed import native_bf16
-
-    chosen = resolve_dtype(cfg.dtype)
-    training = "bf16 mixed-precision training" if training_bf16(cfg.dtype) else "fp32 training"
-    return f"precision: dtype={cfg.dtype!r} -> {chosen} answering, {training} ({native_bf16()[1]})"
+    return llm_precision_note(cfg.dtype)
 
 
 def build_loop(cfg, store: Store, index, heldout: Sequence, control: Sequence) -> FeedbackLoop:
@@ -72,7 +63,7 @@ def record_version(cfg, variant: str, evaluation: Evaluation, extra: dict | None
 
     ledger.record_answers(cfg, f"{variant}/control", evaluation.control_hits)
     cost = {**evaluate.cost_of(evaluation.records), **(cost or {})}  # tokens and latency of the held-out answers
-    params = {"precision": resolve_dtype(cfg.dtype), "train_bf16": training_bf16(cfg.dtype), **(params or {})}
+    params = {**precision_params(cfg.dtype), **(params or {})}
     return ledger.record(cfg, variant, {**evaluation.metrics(), **(extra or {})}, cost=cost, params=params,
                          answers=evaluation.records)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .. import evaluate
+from ..llm import precision_params
 from ..datacheck import closed_book_mc, control_mc
 from ..rag import pipeline
 
@@ -90,7 +91,8 @@ class Scoreboard:
                                             scores.metrics.get("control_accuracy"))}
         record_answers(self.cfg, variant, scores)
         ledger.record(self.cfg, variant, metrics, cost={**scores.cost, **result.ledger_cost()},
-                      params={**(params or {}), "method": result.method, "adapter": str(result.path)})
+                      params={**precision_params(self.cfg.dtype), **(params or {}), "method": result.method,
+                              "adapter": str(result.path)})
         return scores
 
 
@@ -142,13 +144,17 @@ def forgetting(base_control: float | None, model_control: float | None) -> float
 
 
 def load_llm(result, cfg):
-    """The trained model behind the course's generation interface, with the run's backend; vLLM serves LoRA
-    adapters and full models but not soft prompts, so prompt tuning falls back to transformers (said so)."""
+    """The trained model behind the course's generation interface, with the run's backend (LoRA merged in memory
+    on transformers); vLLM serves LoRA adapters and full models but not soft prompts, so prompt tuning falls back
+    to transformers (said so)."""
     backend = cfg.backend
     if result.method == "prompt_tuning" and backend != "transformers":
         print(f"note: backend {backend!r} cannot serve a prompt-tuning adapter; using 'transformers' for it")
         backend = "transformers"
-    return result.load_llm(backend=backend, dtype=cfg.dtype, batch_size=cfg.batch_size)
+    # a LoRA adapter is scored merged into the weights (as it would be served: no per-token adapter cost);
+    # section 8 of lab 05 checks that merging does not change the answers
+    return result.load_llm(backend=backend, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                           merge_adapter=backend == "transformers")
 
 
 def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int], first_rank: int,

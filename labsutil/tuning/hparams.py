@@ -45,7 +45,8 @@ class Hyperparameters:
     lora_targets: tuple[str, ...] = LORA_TARGETS
     virtual_tokens: int = 20
     prompt_init_text: str = PROMPT_INIT_TEXT
-    # bf16 is off: on a CPU without native bf16 it is slower, and it changes greedy answers (stack-notes.md)
+    # off by default: on a CPU without native bf16 it is slower, and it changes greedy answers (stack-notes.md);
+    # the labs turn it on where they answer in bf16 (dtype auto on a native-bf16 CPU: ~1.5-1.8x faster steps)
     bf16: bool = False
     # off: it recomputes activations to save memory a 135M model does not need (~30% more compute)
     gradient_checkpointing: bool = False
@@ -125,10 +126,13 @@ def key_fields(method: str, hp: Hyperparameters) -> dict[str, Any]:
 def for_lab(cfg, method: str, *, rank: int | None = None, learning_rate: float | None = None,
             steps: int | None = None) -> dict[str, Any]:
     """Lab 05's hyperparameters of one run from its config: the same steps and batch for every method, LoRA
-    alpha = ratio x rank, the soft-prompt length; `learning_rate` None means the method's default."""
+    alpha = ratio x rank, the soft-prompt length; `learning_rate` None means the method's default. Training is
+    in bf16 mixed precision when the lab answers in bf16 (`dtype`, auto included: `llm.training_bf16`)."""
+    from ..llm import training_bf16
+
     hp: dict[str, Any] = {"max_steps": steps or cfg.train_steps, "batch_size": cfg.train_batch_size,
                           "max_length": cfg.max_length, "seed": cfg.seed, "learning_rate": learning_rate,
-                          "bf16": cfg.dtype == "bfloat16"}
+                          "bf16": training_bf16(cfg.dtype)}
     if method == "lora":
         r = rank or Hyperparameters.lora_r
         hp.update(lora_r=r, lora_alpha=cfg.lora_alpha_ratio * r)

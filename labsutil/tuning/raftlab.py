@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import evaluate, ledger, stats
+from ..llm import precision_params
 from . import raft
 
 def p_label(p: float) -> str:
@@ -73,7 +74,8 @@ def score(cfg, llm, variant: str, questions: Sequence, contexts, *, quote: bool 
         metrics["answer_mark_rate"] = round(sum(r.extra["answer_mark"] for r in records) / max(1, len(records)), 4)
     if train_seconds is not None:
         cost["train_seconds"] = round(train_seconds, 2)
-    return ledger.record(cfg, variant, metrics, cost=cost, answers=records, params=params)
+    return ledger.record(cfg, variant, metrics, cost=cost, answers=records,
+                         params={**precision_params(cfg.dtype), **(params or {})})
 
 
 def compare(cfg, a: str, b: str) -> stats.Comparison:

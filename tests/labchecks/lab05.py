@@ -27,6 +27,13 @@ def check(rows, run_dir):
     assert recipes | method_rows | {"base", f"rag_k{params['top_k']}", "lora_merged"} <= set(by), sorted(
         (recipes | method_rows) - set(by))
 
+    # every scored model says in which precision it answered and trained (dtype "auto" depends on the CPU)
+    scored = recipes | method_rows | {"base", f"rag_k{params['top_k']}"}
+    assert {by[v]["params"]["precision"] for v in scored} <= {"float32", "bfloat16"}
+    assert len({by[v]["params"]["precision"] for v in scored}) == 1, "every model scored in one precision"
+    for v in recipes | method_rows:
+        assert by[v]["params"]["train_bf16"] == (by[v]["params"]["precision"] == "bfloat16"), v
+
     # metrics in range; every model is scored on the same questions and the control set
     n, control_n = by["base"]["metrics"]["n"], by["base"]["metrics"]["control_accuracy_n"]
     assert n >= 1 and control_n >= 1

@@ -20,6 +20,8 @@ def check(rows, run_dir):
         needed.add("raft_quote/rag")
     assert needed <= set(by), sorted(needed - set(by))
     assert {"train/dsf", f"train/{headline}"} <= set(by)
+    scored = [v for v in by if not v.startswith(("train/", "verdict/"))]
+    assert {by[v]["params"]["precision"] for v in scored} in ({"float32"}, {"bfloat16"}), "one precision for all"
     ds = load_dataset(params["dataset_dir"])
     if ds.questions(split="test", types=["unanswerable"]):
         assert {"base/unanswerable", f"{headline}/unanswerable"} <= set(by)
