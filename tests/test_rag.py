@@ -192,6 +192,42 @@ def test_llm_pointwise_reranker(index):
     assert all(scores[i] > scores[j] for i in lisbon for j in range(4) if j not in lisbon)
 
 
+def test_fused_reranker_keeps_the_retrievers_order_in_the_fusion(index):
+    """RRF of the retriever's order and the reranker's: checked by hand on 3 candidates, and a reranker that
+    reverses the list cannot put the retriever's last candidate first (it can only tie it)."""
+    from labsutil.rag.rerank import FusedReranker
+
+    class Reverse:
+        def score(self, question, chunks, llm=None):
+            return [float(i) for i in range(len(chunks))], []
+
+    chunks = [h.chunk for h in index.search(["Acme Corp"], k=3)[0]]
+    scores, _ = FusedReranker(Reverse(), k=60).score("q", chunks)
+    # candidate i: retriever rank i + 1, reranker rank 3 - i
+    assert scores == pytest.approx([1 / 61 + 1 / 63, 1 / 62 + 1 / 62, 1 / 63 + 1 / 61])
+    assert FusedReranker(Reverse()).info["fused_with_retriever"]
+
+
+def test_dev_check_ranks_each_reranker_alone_and_fused(index):
+    from labsutil.rag.rerank import dev_check
+
+    class Perfect:  # knows the gold documents
+        def score(self, question, chunks, llm=None):
+            gold = {item.question: item.doc_ids[0] for item in QS}[question]
+            return [float(c.doc_id == gold) for c in chunks], []
+
+    class Worst:
+        def score(self, question, chunks, llm=None):
+            return [-s for s in Perfect().score(question, chunks)[0]], []
+
+    table = dev_check({"perfect": Perfect(), "worst": Worst()}, QS[:2], index, depth=4)
+    assert list(table.index) == ["retriever (no reranking)", "perfect", "perfect, fused with the retriever",
+                                 "worst", "worst, fused with the retriever"]
+    assert table.loc["perfect", "mrr"] == 1.0 and table.loc["perfect", "recall@1"] == 1.0
+    assert table.loc["worst", "mrr"] < table.loc["retriever (no reranking)", "mrr"] <= 1.0
+    assert (table["n"] == 2).all() and (table["mrr_ci_low"] <= table["mrr"]).all()
+
+
 def test_cross_encoder_training_pairs(index):
     from labsutil.rag.rerank import training_pairs
 

@@ -45,6 +45,13 @@ def check(rows, run_dir):
         assert by_component[name]["metrics"]["added_tokens_per_question"] > 0, name
     if "rerank_ce" in components:
         assert by_component["rerank_ce"]["cost"]["train_seconds"] > 0
+        # the reranker's own ranking was checked on the dev split, alone and fused, against the retriever
+        checks = {v.split("/", 1)[1]: r["metrics"] for v, r in by.items() if v.startswith("rerank_check/")}
+        assert {"retriever_no_reranking", "cross_encoder_fine_tuned",
+                "cross_encoder_fine_tuned_fused_with_the_retriever"} <= set(checks), sorted(checks)
+        for name, m in checks.items():
+            assert _in01(m["mrr"]) and m["mrr_ci_low"] <= m["mrr"] <= m["mrr_ci_high"] and m["mrr_n"] > 0, name
+            assert m["recall@1"] <= m["recall@3"] + 1e-9, name
     best = by["best_combined"]
     assert set(best["params"]["components"]) <= components and _in01(best["metrics"]["answer_accuracy"])
 
