@@ -65,6 +65,19 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 AUTO_DTYPE = ("on a CPU, bfloat16 where it computes bf16 natively (AVX512-BF16 or AMX), float32 elsewhere; "
               "on a GPU, the checkpoint's dtype")
 
+def _bf16_where_native(what: str, unit: str) -> dict[str, Param]:
+    """`dtype` auto and a fixed generation batch size, for the labs that train (05-07): bf16 answering and bf16
+    mixed-precision training where the CPU computes bf16 natively is what brings them near their time budget."""
+    return {
+        "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
+                    help=f"weights dtype for {what}; bfloat16 also trains in bf16 mixed precision (fp32 master "
+                         "weights). auto: " + AUTO_DTYPE),
+        "batch_size": _p(int, {"smoke": 16, "workshop": 32, "gpu": 64}, min=1, max=1024,
+                         help=f"generation batch size (every {unit} is scored at the same one: bf16 answers depend "
+                              "on it)"),
+    }
+
+
 # Parameters every lab has.
 COMMON: dict[str, Param] = {
     "profile": _p(str, DEFAULT_PROFILE, choices=PROFILES, help="which profile's values to use"),
@@ -175,6 +188,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "ce_epochs": _p(int, 1, min=1, max=20, help="cross-encoder fine-tuning epochs"),
         "llm_rerank_depth": _p(int, {"smoke": 5, "workshop": 6, "gpu": 20}, min=2, max=100,
                                help="candidates the LLM pointwise reranker scores per question"),
+        "rerank_check_n": _p(int, {"smoke": 8, "workshop": None, "gpu": None}, min=1, nullable=True,
+                             help="dev-split questions on which each reranker's own ranking is checked (None: all)"),
         "injection_n": _p(int, {"smoke": 3, "workshop": 8, "gpu": None}, min=1, nullable=True,
                           help="questions attacked in the prompt-injection test (None: n_eval)"),
         "ragas_llm": _p(bool, {"smoke": False, "workshop": False, "gpu": True},
@@ -215,12 +230,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # batch 8, ~20 s in bf16 at batch 32. The workshop trains 15 models (6 recipes, 3 more methods, a sweep of
         # 6 short runs) and scores 10: ~33 min cold in fp32, see README for bf16.
         # bf16 where the CPU has it (dtype auto): answering and training ~1.5-2x faster; fp32 elsewhere.
-        "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
-                    help="weights dtype for answering; bfloat16 also trains in bf16 mixed precision (fp32 master "
-                         "weights). auto: " + AUTO_DTYPE),
-        "batch_size": _p(int, {"smoke": 16, "workshop": 32, "gpu": 64}, min=1, max=1024,
-                         help="generation batch size (every model is scored at the same one: bf16 answers depend "
-                              "on it)"),
+        **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, None, min=1, nullable=True,
                      help="trained-document test questions evaluated per model (None: all of them; "
                           "min_test_questions sets how many there are)"),
@@ -318,12 +328,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                help="control accuracy a challenger may lose (the forgetting guard)"),
         # bf16 where the CPU has it: a DPO step and an answer cost ~1.7x less than in fp32 on such a CPU, which
         # is what keeps 4 trainings and 6 scored versions near the workshop budget (fp32 elsewhere: ~13 min)
-        "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
-                    help="weights dtype for answering and judging; bfloat16 also trains in bf16 mixed precision "
-                         "(fp32 master weights). auto: " + AUTO_DTYPE),
-        "batch_size": _p(int, {"smoke": 16, "workshop": 32, "gpu": 64}, min=1, max=1024,
-                         help="generation batch size (every version is scored at the same one: bf16 answers depend "
-                              "on it)"),
+        **_bf16_where_native("answering and judging", "version"),
         "top_k": _p(int, 1, min=1, max=20, help="retrieved chunks in each served prompt (lab 02's retrieval)"),
         "context_chars": _p(int, {"smoke": 300, "workshop": 600, "gpu": 600}, min=50, max=20000,
                             help="characters kept of each chunk: preference training costs in proportion to tokens"),
@@ -343,12 +348,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # (3 whole chunks) costs ~20 s in fp32, ~11 s in bf16 mixed precision; answering ~1 question/s at batch 8
         # in fp32 with 3 chunks. The workshop trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes) and
         # scores 16 settings: ~40 min cold in fp32 (see README for bf16, the default where the CPU has it).
-        "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
-                    help="weights dtype for answering; bfloat16 also trains in bf16 mixed precision (fp32 master "
-                         "weights). auto: " + AUTO_DTYPE),
-        "batch_size": _p(int, {"smoke": 16, "workshop": 32, "gpu": 64}, min=1, max=1024,
-                         help="generation batch size (every model is scored at the same one: bf16 answers depend "
-                              "on it)"),
+        **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, {"smoke": 3, "workshop": 20, "gpu": None}, min=1, nullable=True,
                      help="test questions per question type, and unanswerable ones (None: all of them)"),
         "question_types": _p(str, "single_hop,multi_hop,comparison",
