@@ -225,10 +225,10 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
     },
     "05": {
         # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured): a LoRA step on 8 fact examples of ~70
-        # tokens takes ~3.7 s in fp32, ~2.5 s in bf16 mixed precision; on 8 document blocks of 256 tokens ~19 s /
-        # ~11 s. Scoring one model (60 closed-book answers, 88 + 100 multiple-choice questions) ~45 s in fp32 at
-        # batch 8, ~20 s in bf16 at batch 32. The workshop trains 15 models (6 recipes, 3 more methods, a sweep of
-        # 6 short runs) and scores 10: ~33 min cold in fp32, see README for bf16.
+        # tokens takes ~3.1 s in fp32, ~2.7 s in bf16 mixed precision (20-step runs); on 8 document blocks of
+        # 256 tokens ~19 s / ~11 s. Scoring one model (60 closed-book answers, 88 + 100 multiple-choice
+        # questions) ~45 s in fp32 at batch 8, ~20 s in bf16 at batch 32. The workshop trains 15 models (6
+        # recipes, 3 more methods, a sweep of 6 short runs) and scores 10: 21 min cold in bf16, 33 in fp32.
         # bf16 where the CPU has it (dtype auto): answering and training ~1.5-2x faster; fp32 elsewhere.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, None, min=1, nullable=True,
@@ -345,7 +345,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
     },
     "07": {
         # Sizing (SmolLM2-135M, 2-core CPU, measured): an SFT step with LoRA on 4 RAFT examples of ~450 tokens
-        # (3 whole chunks) costs ~20 s in fp32, ~11 s in bf16 mixed precision; answering ~1 question/s at batch 8
+        # (3 whole chunks) costs ~20 s in fp32, ~16 s in bf16 mixed precision; answering ~1 question/s at batch 8
         # in fp32 with 3 chunks. The workshop trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes) and
         # scores 16 settings: ~40 min cold in fp32 (see README for bf16, the default where the CPU has it).
         **_bf16_where_native("answering", "model"),

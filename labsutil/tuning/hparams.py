@@ -46,7 +46,8 @@ class Hyperparameters:
     virtual_tokens: int = 20
     prompt_init_text: str = PROMPT_INIT_TEXT
     # off by default: on a CPU without native bf16 it is slower, and it changes greedy answers (stack-notes.md);
-    # the labs turn it on where they answer in bf16 (dtype auto on a native-bf16 CPU: ~1.5-1.8x faster steps)
+    # the labs turn it on where they answer in bf16 (dtype auto on a native-bf16 CPU: steps 1.1-1.8x faster,
+    # more on long rows)
     bf16: bool = False
     # off: it recomputes activations to save memory a 135M model does not need (~30% more compute)
     gradient_checkpointing: bool = False
