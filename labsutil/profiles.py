@@ -229,7 +229,6 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # 256 tokens ~19 s / ~11 s. Scoring one model (60 closed-book answers, 88 + 100 multiple-choice
         # questions) ~45 s in fp32 at batch 8, ~20 s in bf16 at batch 32. The workshop trains 15 models (6
         # recipes, 3 more methods, a sweep of 6 short runs) and scores 10: 21 min cold in bf16, 33 in fp32.
-        # bf16 where the CPU has it (dtype auto): answering and training ~1.5-2x faster; fp32 elsewhere.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, None, min=1, nullable=True,
                      help="trained-document test questions evaluated per model (None: all of them; "

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import ledger, stats
-from ..llm import precision_note as llm_precision_note
 from ..llm import precision_params, training_bf16
 from .annotator import SimulatedAnnotator
 from .loop import Evaluation, FeedbackLoop, Pair
@@ -37,11 +36,6 @@ def open_store(cfg, *, fresh: bool = True) -> Store:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     return Store(path)
-
-
-def precision_note(cfg) -> str:
-    """What `dtype` became on this machine, and why (the CPU's bf16 evidence)."""
-    return llm_precision_note(cfg.dtype)
 
 
 def build_loop(cfg, store: Store, index, heldout: Sequence, control: Sequence) -> FeedbackLoop:

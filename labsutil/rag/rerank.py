@@ -199,12 +199,21 @@ class FusedReranker:
         self.info = {**getattr(reranker, "info", {}), "fused_with_retriever": True, "rrf_k": k}
 
     def score(self, question: str, chunks: Sequence[Chunk], llm=None):
-        from .retrieval import rrf
-
         scores, gens = self.reranker.score(question, chunks, llm=llm)
-        by_reranker = sorted(range(len(chunks)), key=lambda i: -scores[i])  # stable: ties keep retriever order
-        fused = dict(rrf([list(range(len(chunks))), by_reranker], k=self.k))
-        return [fused[i] for i in range(len(chunks))], gens
+        return fuse_with_retriever(scores, self.k), gens
+
+
+def fuse_with_retriever(scores: Sequence[float], k: int = 60) -> list[float]:
+    """RRF scores of candidates given in retriever order: 1 / (k + retriever rank) + 1 / (k + reranker rank)."""
+    from .retrieval import rrf
+
+    by_reranker = _order(scores)  # stable: ties keep the retriever's order
+    fused = dict(rrf([list(range(len(scores))), by_reranker], k=k))
+    return [fused[i] for i in range(len(scores))]
+
+
+def _order(scores: Sequence[float]) -> list[int]:
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
 
 
 def _ranking_row(name: str, rankings: list, golds: list, seed: int) -> dict:
@@ -225,7 +234,7 @@ def dev_check(rerankers: dict, questions: Sequence, index: DenseIndex, *, depth:
     same scores). Returns a DataFrame, one row per ranking."""
     import pandas as pd
 
-    from .retrieval import doc_ranking, rrf
+    from .retrieval import doc_ranking
 
     questions = [q for q in questions if q.doc_ids]
     golds = [q.doc_ids for q in questions]
@@ -235,10 +244,8 @@ def dev_check(rerankers: dict, questions: Sequence, index: DenseIndex, *, depth:
         alone, fused = [], []
         for q, candidates in zip(questions, hits):
             scores, _ = scorer.score(q.question, [h.chunk for h in candidates], llm=llm)
-            order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-            both = [i for i, _ in rrf([list(range(len(candidates))), order], k=rrf_k)]
-            alone.append(doc_ranking([candidates[i] for i in order]))
-            fused.append(doc_ranking([candidates[i] for i in both]))
+            alone.append(doc_ranking([candidates[i] for i in _order(scores)]))
+            fused.append(doc_ranking([candidates[i] for i in _order(fuse_with_retriever(scores, rrf_k))]))
         rows.append(_ranking_row(name, alone, golds, seed))
         rows.append(_ranking_row(f"{name}, fused with the retriever", fused, golds, seed))
     return pd.DataFrame(rows).set_index("reranker")
