@@ -121,14 +121,28 @@ def test_question_counts_types_and_splits(ds):
     n = len(ds.qa)
     assert n >= 400
     share = Counter(q.type for q in ds.qa)
-    targets = {"single_hop": 0.5, "multi_hop": 0.2, "comparison": 0.1, "aggregation": 0.1, "global": 0.05,
-               "unanswerable": 0.05}
+    targets = {"single_hop": 0.3, "multi_hop": 0.3, "comparison": 0.3, "aggregation": 0.05, "global": 0.025,
+               "unanswerable": 0.025}
     for t, target in targets.items():
         assert abs(share[t] / n - target) <= 0.03, (t, share[t])
-    assert sum(q.split == "test" for q in ds.qa) >= 150
+    for t in ("single_hop", "multi_hop", "comparison"):  # enough for an interval of about +-10 points per type
+        assert sum(q.split == "test" and q.type == t for q in ds.qa) >= 100, t
     for t in QA_TYPES:  # every type in every split
         assert {q.split for q in ds.qa if q.type == t} == set(SPLITS)
     assert len({q.question for q in ds.qa}) == n
+
+
+def test_second_draw_repeats_no_first_draw_question(ds):
+    first, second = ds.qa[:500], ds.qa[500:]
+    assert [q.qid for q in second] == [f"q{k:03d}" for k in range(501, len(ds.qa) + 1)]
+    first_comparisons = {(q.question.split(":")[0], tuple(sorted(q.doc_ids))) for q in first if q.type == "comparison"}
+    for q in second:
+        assert q.type in ("single_hop", "multi_hop", "comparison"), q.qid
+        if q.type == "comparison":
+            assert (q.question.split(":")[0], tuple(sorted(q.doc_ids))) not in first_comparisons, q.qid
+    for t in ("single_hop", "multi_hop", "comparison"):  # each draw is split 35/15/50 within the type
+        drawn = [q for q in second if q.type == t]
+        assert sum(q.split == "test" for q in drawn) == round(0.35 * len(drawn)), t
 
 
 def test_choices_where_required(ds):

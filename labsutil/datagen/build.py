@@ -9,7 +9,7 @@ from .card import dataset_card
 from .control import build_control, control_readme
 from .documents import build_news, profile_text
 from .knowledge import agreement_facts, company_facts, news_facts, triples
-from .questions import build_questions, qa_rows
+from .questions import build_questions, extra_questions, qa_rows
 from .tasks import agreement_splits, clause_rows, extraction_rows
 from .util import write_jsonl, write_text
 from .world import build_world
@@ -42,7 +42,7 @@ def build(seed: int, out: Path, control_out: Path) -> dict[str, int]:
     news = build_news(rng, world, agreements)
     corpus = corpus_rows(rng, world, agreements, amendments, news)
     qs = build_questions(rng, world, agreements, amendments, news)
-    qa = qa_rows(qs)
+    qa = qa_rows(qs + extra_questions(seed, world, agreements, amendments, news, qs))
     facts = []
     for doc_id, sentences in company_facts(world) + agreement_facts(agreements, amendments) + news_facts(news):
         facts.append({"fact_id": f"f{len(facts) + 1:04d}", "text": sentences[0], "paraphrases": sentences[1:],

@@ -16,6 +16,11 @@ from .world import COUNTRIES, HOLDING_INDUSTRY, World
 QA_TYPES = ("single_hop", "multi_hop", "comparison", "aggregation", "global", "unanswerable")
 TARGETS = {"single_hop": 250, "multi_hop": 100, "comparison": 50, "aggregation": 50, "global": 25,
            "unanswerable": 25}
+# A second draw appended after the first 500 questions (q501...), so that single-hop, multi-hop and comparison
+# each have at least 100 test questions: enough for a 95% interval of about +-10 points per type. It uses its
+# own random stream, so the first 500 questions and every other file stay byte-identical to the first release.
+EXTRA_TARGETS = {"single_hop": 50, "multi_hop": 200, "comparison": 250}
+EXTRA_COMPARISON_TRIES = 200  # each comparison template needs about 40 groups beyond the first draw's
 SPLIT_SHARES = (("test", 0.35), ("dev", 0.15))  # the rest is train
 UNANSWERABLE = "unanswerable"
 UNANSWERABLE_ALIASES = ["not stated", "not mentioned", "no information", "cannot be answered",
@@ -570,6 +575,35 @@ def build_questions(rng: random.Random, world: World, agreements: list[Agreement
     out: list[Q] = []
     for qtype in QA_TYPES:
         chosen = select(rng, grouped[qtype], TARGETS[qtype])
+        for q in chosen:
+            add_choices(rng, q)
+        assign_splits(rng, chosen)
+        out.extend(chosen)
+    return out
+
+
+def _identity(q: Q) -> tuple:
+    """What makes two questions the same: their wording, or for a comparison the same template on the same items."""
+    if q.type == "comparison":
+        return (q.template, tuple(sorted(q.doc_ids)))
+    return (_norm(q.question),)
+
+
+def extra_questions(seed: int, world: World, agreements: list[Agreement], amendments: list[Amendment],
+                    news: list[News], first: list[Q]) -> list[Q]:
+    """EXTRA_TARGETS more questions per type, none the same as a question of `first`, split like the first draw."""
+    rng = random.Random(f"extra-questions-{seed}")
+    b = Builder(rng, world, agreements, amendments, news)
+    grouped = {"single_hop": b.single_hop(), "multi_hop": b.multi_hop(),
+               "comparison": b.comparison(tries=EXTRA_COMPARISON_TRIES)}
+    taken = {_identity(q) for q in first} | {(_norm(q.question),) for q in first}
+    out: list[Q] = []
+    for qtype, target in EXTRA_TARGETS.items():
+        fresh = {key: [q for q in qs if _identity(q) not in taken and (_norm(q.question),) not in taken]
+                 for key, qs in grouped[qtype].items()}
+        chosen = select(rng, fresh, target)
+        if len(chosen) < target:
+            raise RuntimeError(f"only {len(chosen)} new {qtype} questions, {target} wanted")
         for q in chosen:
             add_choices(rng, q)
         assign_splits(rng, chosen)
