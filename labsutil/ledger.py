@@ -57,6 +57,16 @@ def ledger_path(run_dir: str | Path) -> Path:
     return path if path.suffix == ".jsonl" else path / LEDGER_FILE
 
 
+def _config_params(cfg) -> dict:
+    """The run's parameters, plus what `dtype="auto"` became on this machine (the row's numbers depend on it)."""
+    out = dict(cfg.as_params())
+    if out.get("dtype") == "auto":
+        from .llm import resolve_dtype
+
+        out["precision"] = resolve_dtype("auto")
+    return out
+
+
 def record(cfg, variant: str, metrics: dict, cost: dict | None = None, params: dict | None = None, *,
            model: str | None = None, answers: Iterable[Any] | None = None) -> dict:
     """Append one result row to `<cfg.run_dir>/ledger.jsonl` and return it.
@@ -78,7 +88,7 @@ def record(cfg, variant: str, metrics: dict, cost: dict | None = None, params: d
         "profile": cfg.profile,
         "metrics": metrics,
         "cost": {key: (cost or {}).get(key) for key in COST_KEYS},
-        "params": {**cfg.as_params(), **(params or {})},
+        "params": {**_config_params(cfg), **(params or {})},
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "labsutil_version": __version__,
     }

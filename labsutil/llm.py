@@ -94,12 +94,13 @@ def precision_params(dtype: str) -> dict:
     return {"precision": resolve_dtype(dtype), "train_bf16": training_bf16(dtype)}
 
 
-def precision_note(dtype: str) -> str:
-    """What `dtype` becomes on this machine for answering and training, and why (the CPU's bf16 evidence)."""
+def precision_note(dtype: str, trains: bool = True) -> str:
+    """What `dtype` becomes on this machine for answering (and training, in a lab that `trains` the LLM), and why
+    (the CPU's bf16 evidence)."""
     from .speed import native_bf16
 
-    training = "bf16 mixed-precision training" if training_bf16(dtype) else "fp32 training"
-    return f"precision: dtype={dtype!r} -> {resolve_dtype(dtype)} answering, {training} ({native_bf16()[1]})"
+    training = (", bf16 mixed-precision training" if training_bf16(dtype) else ", fp32 training") if trains else ""
+    return f"precision: dtype={dtype!r} -> {resolve_dtype(dtype)} answering{training} ({native_bf16()[1]})"
 
 
 class LLM:

@@ -124,7 +124,8 @@ def rag_bench_prompts(dataset_dir, n: int, *, k: int = 3, chunk_size: int = 500,
     from .rag import pipeline, retrieval
 
     ds = data.load_dataset(dataset_dir)
-    _, _, questions = pipeline.pick_questions(ds, ["single_hop", "multi_hop", "comparison"], n, seed)
+    # verbose=False: the bench reports speed and overall agreement, not per-type accuracy
+    _, _, questions = pipeline.pick_questions(ds, ["single_hop", "multi_hop", "comparison"], n, seed, verbose=False)
     index = retrieval.load_or_build_index(ds.corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                                           embedder=embedder)
     hits = index.search([q.question for q in questions], k)

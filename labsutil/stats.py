@@ -380,6 +380,30 @@ def n_for_halfwidth(halfwidth: float = 0.10, p: float = 0.5, confidence: float =
     return max(1, math.ceil(round(z * z * p * (1 - p) / halfwidth ** 2, 9)))
 
 
+EXPLORATORY_BELOW = 40  # questions per type: fewer leaves a 95% interval wider than about +-15 points
+
+
+def halfwidth_at(n: int, p: float = 0.5, confidence: float = 0.95) -> float:
+    """Half-width of a proportion's 95% interval at n (normal approximation; p = 0.5 is the widest):
+    the inverse of `n_for_halfwidth`, e.g. +-10 points at n = 97, +-15.5 at n = 40."""
+    if n < 1 or not 0 <= p <= 1:
+        raise ValueError("need n >= 1 and 0 <= p <= 1")
+    return _z(confidence) * math.sqrt(p * (1 - p) / n)
+
+
+def exploratory_note(counts: dict[str, int], min_n: int = EXPLORATORY_BELOW) -> str | None:
+    """A note naming the groups (e.g. question types) with fewer than `min_n` questions, whose own numbers are
+    exploratory at that n; None when every group has enough."""
+    small = {name: n for name, n in counts.items() if n < min_n}
+    if not small:
+        return None
+    parts = ", ".join(f"{name} (n = {n}: a 95% interval up to +-{100 * halfwidth_at(n):.0f} points)"
+                      for name, n in small.items() if n > 0)
+    return (f"note: fewer than {min_n} questions for {parts}; numbers for "
+            f"{'this type are' if len(small) == 1 else 'these types are'} exploratory: they cannot decide "
+            f"differences smaller than that")
+
+
 # ---------------------------------------------------------------- tables and plots
 
 def headline_name(metrics: dict) -> str | None:

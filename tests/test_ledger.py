@@ -66,3 +66,12 @@ def test_answers_sidecar_round_trip(cfg):
 def test_bad_answers_are_refused(cfg, records, variant):
     with pytest.raises(ledger.LedgerError):
         ledger.record_answers(cfg, variant, records)
+
+
+def test_auto_dtype_rows_record_what_it_became(tiny_dataset, tmp_path):
+    from labsutil import config, llm
+
+    auto = config.setup("02", profile="smoke", dtype="auto", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path))
+    fixed = config.setup("02", profile="smoke", dtype="float32", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path))
+    assert ledger.record(auto, "a", {"m": 1})["params"]["precision"] == llm.resolve_dtype("auto")
+    assert "precision" not in ledger.record(fixed, "b", {"m": 1})["params"]

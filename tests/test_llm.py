@@ -180,10 +180,12 @@ def test_precision_follows_the_answering_dtype(monkeypatch):
     assert llm_mod.training_bf16("auto") and llm_mod.training_bf16("bfloat16")
     assert llm_mod.precision_params("auto") == {"precision": "bfloat16", "train_bf16": True}
     assert "bfloat16 answering, bf16 mixed-precision training (CPU flags avx512_bf16)" in llm_mod.precision_note("auto")
+    assert llm_mod.precision_note("auto", trains=False).endswith("bfloat16 answering (CPU flags avx512_bf16)")
     assert hparams.for_lab(cfg, "lora", rank=4)["bf16"] is True
     monkeypatch.setattr(speed, "native_bf16", lambda: (False, "no avx512_bf16 / amx_bf16 CPU flag"))
     assert not llm_mod.training_bf16("auto") and not llm_mod.training_bf16("float32")
     assert llm_mod.precision_params("auto") == {"precision": "float32", "train_bf16": False}
+    assert "float32 answering, fp32 training" in llm_mod.precision_note("auto")
     assert hparams.for_lab(cfg, "lora", rank=4)["bf16"] is False
 
 

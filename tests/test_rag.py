@@ -391,17 +391,77 @@ def test_multi_hop_verdict_decides_only_what_the_sample_can():
     base = _records([0] * 5 + [1] * 5) + _records([1, 1], "single_hop")
     small = A.multi_hop_verdict(base, {"hyde": _records([0] * 10), "entity_hop": _records([1] * 6 + [0] * 4)})
     assert "entity_hop" in small and "cannot be decided at n = 10" in small and "No pipeline is shown" in small
+    assert ".." not in small
     big_base = _records([0] * 60 + [1] * 40)
     big = A.multi_hop_verdict(big_base, {"entity_hop": _records([1] * 40 + [1] * 30 + [0] * 30)})
     assert big.startswith("Best pipeline on multi-hop questions: entity_hop") and "agrees" in big
     assert A.multi_hop_verdict(_records([1], "single_hop"), {"hyde": _records([1], "single_hop")}).startswith("No multi-hop")
 
 
-def test_component_verdicts_say_helped_unchanged_hurt_or_missing():
-    lines = A.component_verdicts({"hyde": {"delta_answer_accuracy": -0.0625, "delta_recall@5": 0.1},
-                                  "mmr": {"delta_answer_accuracy": 0.0}, "bm25": {"delta_answer_accuracy": 0.25}},
-                                 names=("hyde", "mmr", "bm25", "compress"))
-    assert lines == ["hyde: hurt (answer accuracy -6 points, recall@5 +10 points)",
-                     "mmr: did not change accuracy (answer accuracy +0 points, recall@5 +0 points)",
-                     "bm25: helped (answer accuracy +25 points, recall@5 +0 points)",
-                     "compress: not measured in this run"]
+def test_component_verdicts_decide_by_the_paired_interval():
+    base = _records([1] * 30 + [0] * 70, "single_hop")
+    better, worse, same = _records([1] * 60 + [0] * 40, "single_hop"), _records([0] * 100, "single_hop"), \
+        _records([0] * 5 + [1] * 30 + [0] * 65, "single_hop")
+    metrics = {name: A.with_deltas({"answer_accuracy": sum(r.correct for r in recs) / 100, "recall@5": 0.5},
+                                   {"answer_accuracy": 0.3, "recall@5": 0.4}, records=recs, baseline_records=base)
+               for name, recs in {"bm25": better, "hyde": worse, "mmr": same}.items()}
+    metrics["reorder"] = {"delta_answer_accuracy": 0.25}  # a row without per-question records
+    lines = A.component_verdicts(metrics, names=("bm25", "hyde", "mmr", "reorder", "compress"))
+    assert lines[0].startswith("bm25: helped (answer accuracy +30 points [+") and lines[0].endswith("recall@5 +10 points)")
+    assert lines[1].startswith("hyde: hurt (answer accuracy -30 points [")
+    assert lines[2].startswith("mmr: cannot be decided at n = 100 (answer accuracy +0 points [-")
+    assert lines[3] == "reorder: no paired comparison (answer accuracy +25 points, recall@5 +0 points)"
+    assert lines[4] == "compress: not measured in this run"
+    expected = stats_paired(base, better)
+    assert metrics["bm25"]["vs_baseline_diff_ci_low"] == expected.metrics("vs_baseline")["vs_baseline_diff_ci_low"]
+    with pytest.raises(ValueError):
+        A.with_deltas({}, {}, records=better, baseline_records=list(reversed(base)))
+
+
+def stats_paired(base, other):
+    from labsutil import stats
+
+    return stats.paired_binary([r.correct for r in base], [r.correct for r in other])
+
+
+def test_pick_questions_balances_types_and_notes_the_small_ones(capsys):
+    from collections import Counter
+
+    from pathlib import Path
+
+    from labsutil.data import load_dataset
+
+    ds = load_dataset(Path(__file__).resolve().parents[1] / "data" / "contracts")
+    types = ["single_hop", "multi_hop", "comparison", "global"]
+    present, pool, sample = pipeline.pick_questions(ds, types, 60, seed=3, balanced=True)
+    assert present == types and len(sample) == 60 and set(sample) <= set(pool)
+    assert Counter(q.type for q in sample) == {"global": 9, "single_hop": 17, "multi_hop": 17, "comparison": 17}
+    assert sample == pipeline.pick_questions(ds, types, 60, seed=3, balanced=True, verbose=False)[2]
+    note = capsys.readouterr().out
+    assert "exploratory" in note and all(t in note for t in types)  # every type has fewer than 40 here
+    pipeline.pick_questions(ds, ["single_hop", "multi_hop"], 80, seed=3, balanced=True)
+    assert capsys.readouterr().out == ""  # 40 per type: enough
+    proportional = pipeline.pick_questions(ds, ["single_hop", "aggregation"], 62, seed=3, verbose=False)[2]
+    assert Counter(q.type for q in proportional) == {"single_hop": 53, "aggregation": 9}
+
+
+def test_fusion_verdict_pairs_recall_per_question():
+    from labsutil import stats
+
+    def hits(*docs):
+        return [R.Hit(R.Chunk(f"{d}#0", d, "", ""), 1.0 / (i + 1)) for i, d in enumerate(docs)]
+
+    qs = [QAItem(qid=f"q{i}", question="?", answer="", aliases=(), doc_ids=(f"d{i}",), type="single_hop",
+                 split="test") for i in range(30)]
+    far = ["x1", "x2", "x3", "x4", "x5"]
+    found = {"dense": [hits(*far) for q in qs],
+             "bm25": [hits(q.doc_ids[0], *far) if i % 2 else hits(*far) for i, q in enumerate(qs)],
+             "hybrid_rrf": [hits(q.doc_ids[0], *far) for q in qs]}
+    comparison, verdict = A.fusion_verdict(qs, found, k=5)
+    assert comparison.a == "bm25" and comparison.b == "hybrid_rrf" and comparison.n == 30
+    assert comparison.diff == pytest.approx(0.5)  # bm25 finds half, the fusion all
+    expected = stats.paired_bootstrap([i % 2 for i in range(30)], [1] * 30)  # the same numbers, by hand
+    assert (comparison.ci_low, comparison.ci_high) == (expected.ci_low, expected.ci_high)
+    assert verdict.label == "agrees"
+    found["hybrid_rrf"] = found["bm25"]
+    assert A.fusion_verdict(qs, found, k=5)[1].label == "cannot be decided"  # no difference at all

@@ -369,6 +369,30 @@ def test_n_for_halfwidth():
         stats.n_for_halfwidth(0)
 
 
+@pytest.mark.parametrize("successes, n", [(50, 100), (20, 40), (8, 16), (60, 97), (200, 385)])
+def test_halfwidth_at_matches_statsmodels_normal_interval(successes, n):
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(successes, n, alpha=0.05, method="normal")
+    assert stats.halfwidth_at(n, p=successes / n) == pytest.approx((high - low) / 2, rel=1e-9)
+
+
+def test_halfwidth_at_inverts_n_for_halfwidth():
+    for width in (0.05, 0.10, 0.15):
+        n = stats.n_for_halfwidth(width)
+        assert stats.halfwidth_at(n) <= width < stats.halfwidth_at(n - 1)
+    with pytest.raises(ValueError):
+        stats.halfwidth_at(0)
+
+
+def test_exploratory_note_names_only_the_small_groups():
+    assert stats.exploratory_note({"single_hop": 40, "multi_hop": 100}) is None
+    note = stats.exploratory_note({"single_hop": 40, "multi_hop": 16, "comparison": 8})
+    assert "multi_hop (n = 16: a 95% interval up to +-24 points)" in note
+    assert "comparison (n = 8: a 95% interval up to +-35 points)" in note
+    assert "single_hop" not in note and "exploratory" in note
+
+
 # ---------------------------------------------------------------- tables and plots
 
 ROWS = [

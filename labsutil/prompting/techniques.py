@@ -808,8 +808,8 @@ def literature_check(rows: Sequence[dict], n_params: int | None = None, run_dir=
             if comparison is not None:
                 verdict = _claim_verdict(comparison, expected)
             else:
-                verdict = "n/a" if expected is None else (
-                    ("agrees" if (b > a) == expected else "disagrees") + " (points only: no per-question answers)")
+                # two points without per-question outcomes to pair cannot decide a claim, whichever is higher
+                verdict = "n/a" if expected is None else "cannot be decided (no per-question answers to pair)"
             name = lambda t, sel: t + (f" ({sel}, best k)" if t == "few_shot" and sel else "")  # noqa: E731
             out.append({"task": task, "claim": claim, "source": source, "metric": metric,
                         "baseline": f"{name(base, base_sel)} = {a:.2f}", "technique": f"{name(tech, tech_sel)} = {b:.2f}",

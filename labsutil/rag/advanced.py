@@ -594,10 +594,21 @@ def measure(result: "pipeline.RunResult", questions: Sequence) -> dict[str, floa
     return metrics
 
 
-def with_deltas(metrics: dict, baseline: dict, cost: dict | None = None, baseline_cost: dict | None = None) -> dict:
+def with_deltas(metrics: dict, baseline: dict, cost: dict | None = None, baseline_cost: dict | None = None,
+                records: Sequence | None = None, baseline_records: Sequence | None = None) -> dict:
     """Add `delta_<metric>` against the baseline for the ablation keys, every `acc_<type>`, and the added
-    tokens per question and p50 latency."""
+    tokens per question and p50 latency; with both runs' per-question `records` (the same questions, in the same
+    order), the paired comparison of answer accuracy too (`vs_baseline_diff` with its interval and exact
+    McNemar p-value)."""
+    from .. import stats
+
     out = dict(metrics)
+    if records is not None and baseline_records is not None:
+        if [r.qid for r in records] != [r.qid for r in baseline_records]:
+            raise ValueError("a paired comparison needs the baseline's questions in the baseline's order")
+        comparison = stats.paired_binary([r.correct for r in baseline_records], [r.correct for r in records],
+                                         names=("baseline", "component"))
+        out.update(comparison.metrics("vs_baseline"))
     for key in [*ABLATION_KEYS, *pipeline.type_accuracy_keys(metrics)]:
         if metrics.get(key) is not None and baseline.get(key) is not None:
             out[f"delta_{key}"] = round(metrics[key] - baseline[key], 4)
@@ -619,6 +630,7 @@ class Ablation:
     def __init__(self, cfg, llm, questions: Sequence, gen: dict, baseline: "pipeline.RunResult"):
         self.cfg, self.llm, self.questions, self.gen = cfg, llm, list(questions), dict(gen)
         self.baseline_metrics, self.baseline_cost = measure(baseline, self.questions), baseline.cost()
+        self.baseline_records = baseline.records
         self.components: dict[str, tuple[str, Any, dict]] = {}
 
     def run(self, phase: str, name: str, pipe, train_seconds: float | None = None) -> "pipeline.RunResult":
@@ -626,7 +638,8 @@ class Ablation:
 
         result = pipe.run(self.llm, self.questions, **self.gen)
         cost = {**result.cost(), "train_seconds": train_seconds}
-        metrics = with_deltas(measure(result, self.questions), self.baseline_metrics, cost, self.baseline_cost)
+        metrics = with_deltas(measure(result, self.questions), self.baseline_metrics, cost, self.baseline_cost,
+                              result.records, self.baseline_records)
         ledger.record(self.cfg, f"{phase}/{name}", metrics, cost=cost, params={"component": name, "phase": phase},
                       answers=result.records)
         self.components[name] = (phase, result, metrics)
@@ -680,15 +693,25 @@ VERDICT_ORDER = ("hyde", "hybrid_rrf", "reorder", "decompose", "entity_hop", "re
 
 
 def component_verdicts(metrics: dict[str, dict], names: Sequence[str] = VERDICT_ORDER) -> list[str]:
-    """One line per component: helped / did not change / hurt answer accuracy, with its deltas in points."""
+    """One line per component: did it help or hurt answer accuracy against the baseline on the same questions?
+    Decided by the paired interval (`vs_baseline_*`, from `with_deltas`), never by the point: an interval across
+    zero is "cannot be decided at n = ...". The recall@5 delta is shown beside it."""
     lines = []
     for name in names:
         if name not in metrics:
             lines.append(f"{name}: not measured in this run")
             continue
-        d_acc, d_rec = metrics[name].get("delta_answer_accuracy", 0), metrics[name].get("delta_recall@5", 0)
-        word = "helped" if d_acc > 0 else ("did not change accuracy" if d_acc == 0 else "hurt")
-        lines.append(f"{name}: {word} (answer accuracy {d_acc * 100:+.0f} points, recall@5 {d_rec * 100:+.0f} points)")
+        m = metrics[name]
+        d_acc, d_rec = m.get("delta_answer_accuracy", 0), m.get("delta_recall@5", 0)
+        low, high = m.get("vs_baseline_diff_ci_low"), m.get("vs_baseline_diff_ci_high")
+        if low is None or high is None:
+            lines.append(f"{name}: no paired comparison (answer accuracy {d_acc * 100:+.0f} points, "
+                         f"recall@5 {d_rec * 100:+.0f} points)")
+            continue
+        word = ("helped" if low > 0 else "hurt" if high < 0
+                else f"cannot be decided at n = {m['vs_baseline_n']}")
+        lines.append(f"{name}: {word} (answer accuracy {d_acc * 100:+.0f} points [{low * 100:+.0f}, "
+                     f"{high * 100:+.0f}], recall@5 {d_rec * 100:+.0f} points)")
     return lines
 
 
@@ -712,8 +735,25 @@ def multi_hop_verdict(baseline: Sequence, pipelines: dict[str, Sequence]) -> str
     found = stats.verdict(comparison, "b>a", claim=f"{best} beats the baseline on multi-hop questions")
     caveat = " It was chosen as the best of several on these same questions, so even this is optimistic."
     if found.label == "agrees":
-        return f"Best pipeline on multi-hop questions: {best}. {found.text}.{caveat}"
-    return f"No pipeline is shown to beat the baseline on multi-hop questions. {found.text}.{caveat}"
+        return f"Best pipeline on multi-hop questions: {best}. {found.text}{caveat}"
+    return f"No pipeline is shown to beat the baseline on multi-hop questions. {found.text}{caveat}"
+
+
+def fusion_verdict(questions: Sequence, hits: dict[str, Sequence[Sequence[Hit]]], *, fused: str = "hybrid_rrf",
+                   singles: Sequence[str] = ("dense", "bm25"), k: int = 5):
+    """RRF's claim (Cormack et al. 2009: a fused ranking beats each ranking it fuses) on these questions: recall@k
+    of `fused` against the better of `singles`, paired per question (bootstrap interval, sign-flip test).
+    Returns (comparison, verdict); questions without gold documents are left out."""
+    from .. import stats
+    from .retrieval import doc_ranking, recall_at_k
+
+    kept = [i for i, q in enumerate(questions) if q.doc_ids]
+    recall = {name: [recall_at_k(doc_ranking(hits[name][i]), questions[i].doc_ids, k) for i in kept]
+              for name in (*singles, fused)}
+    better = max(singles, key=lambda name: (sum(recall[name]), name))
+    comparison = stats.paired_bootstrap(recall[better], recall[fused], names=(better, fused))
+    claim = f"RRF (Cormack et al. 2009): {fused} ranks better than the better single retriever ({better}) by recall@{k}"
+    return comparison, stats.verdict(comparison, "b>a", claim=claim)
 
 
 def build_pipeline(chosen: Sequence[str], *, index: DenseIndex, retrievers: dict, steps: dict, k: int,

@@ -323,10 +323,9 @@ def pick_questions(ds, types: Sequence[str], n: int | None, seed: int = 0, *, sp
 
     Types the dataset lacks are skipped with a printed note. The sample is stratified by type:
     proportional to the split (`ds.questions`), or with `balanced` an equal share per type (rare
-    types such as multi-hop get enough questions to measure), each in file order.
+    types such as multi-hop get enough questions to measure), each in file order. A printed note
+    names the types with fewer than `stats.EXPLORATORY_BELOW` questions in the sample: exploratory.
     """
-    import random
-
     present = [t for t in types if ds.questions(split=split, types=[t])]
     missing = [t for t in types if t not in present]
     if verbose and missing:
@@ -336,24 +335,36 @@ def pick_questions(ds, types: Sequence[str], n: int | None, seed: int = 0, *, sp
         raise ValueError(f"no questions of types {list(types)} in the {split} split of {ds.name}")
     pool = ds.questions(split=split, types=present)
     if n is None or n >= len(pool):
-        return present, pool, pool
-    if not balanced:
-        return present, pool, ds.questions(split=split, types=present, n=n, seed=seed)
+        sample = pool
+    elif balanced:
+        sample = _balanced_sample(pool, present, n, seed)
+    else:
+        sample = ds.questions(split=split, types=present, n=n, seed=seed)
+    note = stats.exploratory_note({t: sum(q.type == t for q in sample) for t in present})
+    if verbose and note:
+        print(note)
+    return present, pool, sample
+
+
+def _balanced_sample(pool: Sequence, types: Sequence[str], n: int, seed: int) -> list:
+    """n questions of `pool`, an equal share per type (a type with too few gives its share to the others)."""
+    import random
+
     rng = random.Random(seed)
-    groups = {t: [q for q in pool if q.type == t] for t in present}
-    quota = {t: 0 for t in present}
+    groups = {t: [q for q in pool if q.type == t] for t in types}
+    quota = {t: 0 for t in types}
     left = n
     while left > 0:  # deal one question at a time to the types that still have some
         progressed = False
-        for t in present:
+        for t in types:
             if left and quota[t] < len(groups[t]):
                 quota[t] += 1
                 left -= 1
                 progressed = True
         if not progressed:
             break
-    chosen = {q.qid for t in present for q in rng.sample(groups[t], quota[t])}
-    return present, pool, [q for q in pool if q.qid in chosen]
+    chosen = {q.qid for t in types for q in rng.sample(groups[t], quota[t])}
+    return [q for q in pool if q.qid in chosen]
 
 
 def subsample(questions: Sequence, n: int | None, seed: int = 0) -> list:
