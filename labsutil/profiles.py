@@ -66,8 +66,9 @@ AUTO_DTYPE = ("on a CPU, bfloat16 where it computes bf16 natively (AVX512-BF16 o
               "on a GPU, the checkpoint's dtype")
 
 def _bf16_where_native(what: str, unit: str) -> dict[str, Param]:
-    """`dtype` auto and a fixed generation batch size, for the labs that train (05-07): bf16 answering and bf16
-    mixed-precision training where the CPU computes bf16 natively is what brings them near their time budget."""
+    """`dtype` auto and a fixed generation batch size for labs 01-07: bf16 answering (and, in the labs that train,
+    bf16 mixed-precision training) where the CPU computes bf16 natively is what lets a workshop run answer enough
+    questions for its intervals within the time budget (lab 00 measures the gain and the agreement with fp32)."""
     return {
         "dtype": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "bfloat16"}, choices=DTYPES,
                     help=f"weights dtype for {what}; bfloat16 also trains in bf16 mixed precision (fp32 master "
@@ -112,8 +113,9 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                       help="lab 02 RAG prompts answered per path in the answering bench (0 skips it)"),
     },
     "01": {
+        **_bf16_where_native("answering", "technique"),
         # every technique runs on the same examples; these sizes set the whole lab's time
-        "n_eval": _p(int, {"smoke": 6, "workshop": 16, "gpu": None}, min=1, nullable=True,
+        "n_eval": _p(int, {"smoke": 6, "workshop": 32, "gpu": None}, min=1, nullable=True,
                      help="clauses and questions evaluated per technique (None: the whole test split)"),
         "n_extract": _p(int, {"smoke": 2, "workshop": 6, "gpu": None}, min=1, nullable=True,
                         help="agreements for field extraction per technique (None: the whole test split)"),
@@ -139,7 +141,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "constrained": _p(bool, True, help="run JSON-constrained decoding (lm-format-enforcer, transformers backend)"),
     },
     "02": {
-        "n_eval": _p(int, {"smoke": 8, "workshop": 48, "gpu": None}, min=1, nullable=True,
+        **_bf16_where_native("answering", "variant"),
+        "n_eval": _p(int, {"smoke": 8, "workshop": 120, "gpu": None}, min=1, nullable=True,
                      help="questions answered per variant, stratified by type (None: the whole test split); "
                           "retrieval metrics always use every test question"),
         "max_new_tokens": _p(int, {"smoke": 32, "workshop": 32, "gpu": 96}, min=4, max=4096,
@@ -152,11 +155,12 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "k_values": _p(str, "1,3,5", help="comma-separated k compared against closed book"),
         "sweep_chunk_sizes": _p(str, {"smoke": "250,1000", "workshop": "250,500,1000", "gpu": "250,500,1000,2000"},
                                 help="comma-separated chunk sizes of the chunk-size sweep ('' skips it)"),
-        "sweep_n_eval": _p(int, {"smoke": 8, "workshop": 32, "gpu": None}, min=1, nullable=True,
+        "sweep_n_eval": _p(int, {"smoke": 8, "workshop": 48, "gpu": None}, min=1, nullable=True,
                            help="questions answered per chunk size in the sweep (None: n_eval)"),
     },
     "03": {
-        "n_eval": _p(int, {"smoke": 3, "workshop": 16, "gpu": None}, min=1, nullable=True,
+        **_bf16_where_native("answering", "pipeline"),
+        "n_eval": _p(int, {"smoke": 3, "workshop": 36, "gpu": None}, min=1, nullable=True,
                      help="questions answered per pipeline, stratified by type with multi-hop over-sampled "
                           "(None: the whole test split); retrieval metrics always use every test question"),
         "max_new_tokens": _p(int, {"smoke": 16, "workshop": 32, "gpu": 96}, min=4, max=4096,
@@ -188,7 +192,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "ce_epochs": _p(int, 1, min=1, max=20, help="cross-encoder fine-tuning epochs"),
         "llm_rerank_depth": _p(int, {"smoke": 5, "workshop": 6, "gpu": 20}, min=2, max=100,
                                help="candidates the LLM pointwise reranker scores per question"),
-        "rerank_check_n": _p(int, {"smoke": 8, "workshop": None, "gpu": None}, min=1, nullable=True,
+        "rerank_check_n": _p(int, {"smoke": 8, "workshop": 60, "gpu": None}, min=1, nullable=True,
                              help="dev-split questions on which each reranker's own ranking is checked (None: all)"),
         "injection_n": _p(int, {"smoke": 3, "workshop": 8, "gpu": None}, min=1, nullable=True,
                           help="questions attacked in the prompt-injection test (None: n_eval)"),
@@ -196,7 +200,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                         help="also run ragas' LLM-judged metrics (faithfulness, answer relevancy) with the profile's model"),
     },
     "04": {
-        "n_eval": _p(int, {"smoke": 2, "workshop": 8, "gpu": None}, min=1, nullable=True,
+        **_bf16_where_native("answering", "mode"),
+        "n_eval": _p(int, {"smoke": 2, "workshop": 20, "gpu": None}, min=1, nullable=True,
                      help="questions answered per mode and question type (None: every test question); "
                           "retrieval metrics always use every test question"),
         "max_new_tokens": _p(int, {"smoke": 16, "workshop": 32, "gpu": 96}, min=4, max=4096,
