@@ -117,6 +117,9 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # every technique runs on the same examples; these sizes set the whole lab's time
         "n_eval": _p(int, {"smoke": 6, "workshop": 32, "gpu": None}, min=1, nullable=True,
                      help="clauses and questions evaluated per technique (None: the whole test split)"),
+        "confirm_n": _p(int, {"smoke": 6, "workshop": 100, "gpu": 0}, min=0, max=100000,
+                        help="fresh test clauses on which the headline classification claims are re-measured "
+                             "after the main sample chose the best k (0 skips; nothing is left when n_eval is None)"),
         "n_extract": _p(int, {"smoke": 2, "workshop": 6, "gpu": None}, min=1, nullable=True,
                         help="agreements for field extraction per technique (None: the whole test split)"),
         "max_new_tokens": _p(int, {"smoke": 6, "workshop": 16, "gpu": 64}, min=4, max=4096,

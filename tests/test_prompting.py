@@ -369,3 +369,25 @@ def test_extraction_field_subset_and_unknown_fields():
 
     with pytest.raises(ParameterError, match="extract_fields"):
         P.parse_fields("cap,cap")
+
+
+def test_headline_confirmed_on_fresh_examples(tiny_dataset, tmp_path):
+    from labsutil import config, ledger, stats
+
+    cfg = config.setup("01", profile="smoke", confirm_n=10, dataset_dir=str(tiny_dataset), run_dir=str(tmp_path))
+    task, full = P.classification_task(clause_records(), n=3, seed=0), P.classification_task(clause_records())
+    runner = P.PromptRunner(FakeLLM(), BagOfWords(), seed=0)
+    results = {r.variant: r for r in (runner.run(task, t) for t in P.plan(task, shots=(1, 3)))}
+    table = P.confirm_headline(cfg, runner, task, full, results)
+    fresh = [a["qid"] for a in ledger.read_answers(tmp_path, "01", "confirm/classify/zero_shot")]
+    assert len(fresh) == len(full.eval) - 3 == 4 and not set(fresh) & {ex.id for ex in task.eval}
+    confirm = {r["variant"] for r in ledger.read(tmp_path, lab="01")}
+    assert {"confirm/classify/zero_shot", "confirm/classify/few_shot_random_k1"} <= confirm
+    assert list(table["claim"]) == ["few-shot examples beat zero-shot", "similar examples beat random ones"]
+    best_similar = next(v for v in confirm if v.startswith("confirm/classify/few_shot_similar_"))
+    by_hand = stats.paired_binary(*[[a["correct"] for a in ledger.read_answers(tmp_path, "01", v)]
+                                    for v in ("confirm/classify/zero_shot", best_similar)])
+    assert table.loc[0, "n (fresh examples)"] == 4 and by_hand.difference_text().split("= ")[1] in table.loc[
+        0, "difference (95% interval)"]
+    assert P.rows_of(cfg) == []  # only confirmation rows were recorded, and rows_of leaves them out
+    assert P.fresh_sample(full, full, 10) is None  # the main sample was the whole split: nothing fresh

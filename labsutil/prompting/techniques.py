@@ -22,7 +22,7 @@ import random
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 from .. import stats
@@ -723,14 +723,68 @@ def plot_quality_vs_tokens(rows: Sequence[dict]):
     return fig
 
 
+CONFIRM_PREFIX = "confirm/"
+
+
 def rows_of(cfg) -> list[dict]:
-    """This run's lab-01 ledger rows: same dataset, model and profile as `cfg` (a run folder may hold others)."""
+    """This run's lab-01 ledger rows of the main sample: same dataset, model and profile as `cfg` (a run folder
+    may hold others); the confirmation rows (`confirm/...`) are left out."""
     from pathlib import Path
 
     from .. import ledger
 
     return [r for r in ledger.read(cfg.run_dir, lab="01")
-            if r["dataset"] == Path(cfg.dataset_dir).name and r["model"] == cfg.model and r["profile"] == cfg.profile]
+            if r["dataset"] == Path(cfg.dataset_dir).name and r["model"] == cfg.model and r["profile"] == cfg.profile
+            and not r["variant"].startswith(CONFIRM_PREFIX)]
+
+
+def fresh_sample(task: Task, full: Task, n: int, seed: int = 0) -> Task | None:
+    """`task` with n evaluation examples of `full` (the whole split) that `task.eval` did not use, same few-shot
+    pool; None when none are left (the main sample was the whole split)."""
+    used = {ex.id for ex in task.eval}
+    left = [ex for ex in full.eval if ex.id not in used]
+    if not left or n < 1:
+        return None
+    chosen = sorted(random.Random(seed).sample(left, min(n, len(left))), key=lambda ex: ex.id)
+    return replace(task, eval=chosen)
+
+
+def confirm_headline(cfg, runner: PromptRunner, task: Task, full: Task, results: dict[str, Result]):
+    """Lab 01's headline claims on fresh examples: zero-shot, the best random and the best similar few-shot
+    technique of the main sample (k chosen there) re-run on `cfg.confirm_n` examples the choice never saw, each a
+    ledger row `confirm/<task>/<technique>`; Brown et al. (few-shot beats zero-shot) and Liu et al. (similar beats
+    random) as paired comparisons on them. Returns a DataFrame, one row per claim (empty when nothing is left)."""
+    import pandas as pd
+
+    from .. import ledger
+
+    fresh = fresh_sample(task, full, cfg.confirm_n, cfg.seed)
+    metric = QUALITY[task.name]
+    few = {sel: max((r for r in results.values() if r.task == task.name and r.technique.selection == sel),
+                    key=lambda r: r.metrics[metric], default=None) for sel in ("random", "similar")}
+    if fresh is None or few["similar"] is None:
+        return pd.DataFrame()
+    plan = {"zero_shot": Technique("zero_shot"), "random": few["random"] and few["random"].technique,
+            "similar": few["similar"].technique}
+    correct = {}
+    for key, technique in plan.items():
+        if technique is None:
+            continue
+        res = runner.run(fresh, technique)
+        ledger.record(cfg, CONFIRM_PREFIX + res.variant, res.metrics, cost=res.cost,
+                      params={**res.params, "phase": "confirm"},
+                      answers=[{"qid": p["id"], "correct": p["correct"]} for p in res.predictions])
+        correct[key] = (technique.name, [p["correct"] for p in res.predictions])
+    out = []
+    for claim, source, a, b in (("few-shot examples beat zero-shot", "Brown et al. 2020 (GPT-3)", "zero_shot", "similar"),
+                                ("similar examples beat random ones", "Liu et al. 2022", "random", "similar")):
+        if a not in correct:
+            continue
+        comparison = stats.paired_binary(correct[a][1], correct[b][1], names=(correct[a][0], correct[b][0]))
+        out.append({"claim": claim, "source": source, "n (fresh examples)": comparison.n,
+                    "difference (95% interval)": comparison.difference_text(),
+                    "verdict": stats.verdict(comparison, "b>a").label})
+    return pd.DataFrame(out)
 
 
 # (claim, source, baseline technique, compared technique, smallest model size for which a gain was reported)

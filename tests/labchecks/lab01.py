@@ -20,6 +20,9 @@ def _expected_variants(task: str, params: dict) -> set[str]:
 
 
 def check(rows, run_dir):
+    confirm = {r["variant"]: r for r in rows if r["variant"].startswith(techniques.CONFIRM_PREFIX)}
+    rows = [r for r in rows if r["variant"] not in confirm]
+    _check_confirmation(confirm, rows, run_dir)
     by_variant = {r["variant"]: r for r in rows}
     tasks = {r["params"]["task"] for r in rows}
     assert tasks == EXPECTED_TASKS, f"tasks with rows: {sorted(tasks)}"
@@ -67,3 +70,21 @@ def check(rows, run_dir):
     assert guaranteed["metrics"]["parse_rate"] >= 0.95, guaranteed["metrics"]
 
     assert (run_dir / "plots" / "01_quality_vs_tokens.png").is_file()
+
+
+def _check_confirmation(confirm, rows, run_dir):
+    """The headline claims re-measured on fresh clauses: zero-shot, best random, best similar, paired answers."""
+    from labsutil import ledger
+
+    n = rows[0]["params"]["confirm_n"]
+    if not n:
+        assert not confirm, sorted(confirm)
+        return
+    assert {"confirm/classify/zero_shot"} < set(confirm), sorted(confirm)
+    assert any(v.startswith("confirm/classify/few_shot_similar_k") for v in confirm), sorted(confirm)
+    main_ids = {a["qid"] for a in ledger.read_answers(run_dir, "01", "classify/zero_shot")}
+    fresh = [a["qid"] for a in ledger.read_answers(run_dir, "01", "confirm/classify/zero_shot")]
+    assert len(fresh) == confirm["confirm/classify/zero_shot"]["metrics"]["n"] <= n and not set(fresh) & main_ids
+    for variant, r in confirm.items():
+        assert r["params"]["phase"] == "confirm" and r["params"]["n_items"] == len(fresh), variant
+        assert [a["qid"] for a in ledger.read_answers(run_dir, "01", variant)] == fresh, variant
