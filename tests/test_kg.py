@@ -247,6 +247,24 @@ def test_communities_split_two_cliques():
     assert kg.detect_communities(g, method="leiden")[1] in ("leiden", "louvain")  # Louvain when igraph is absent
 
 
+def test_communities_do_not_depend_on_the_hash_seed():
+    """A set's iteration order changes with PYTHONHASHSEED (every new process): communities and their summaries
+    must not, or two runs of lab 04 with the same seed rank different communities for global search."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from labsutil.data import load_dataset; from labsutil.graph import kg; "
+            "g = kg.KnowledgeGraph(load_dataset('data/contracts').triples); "
+            "print([(c.nodes[:3], c.docs[:3], c.summary) for c in kg.summarize_communities(g, "
+            "kg.detect_communities(g, seed=0)[0])])")
+    root = Path(__file__).resolve().parents[1]
+    outputs = {subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(hash_seed)}).stdout for hash_seed in (1, 2)}
+    assert len(outputs) == 1
+
+
 # --------------------------------------------------------------------------- graphrag
 
 def q(qid, question, answer, doc_ids, qtype):

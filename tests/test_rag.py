@@ -361,6 +361,25 @@ def test_ablation_records_each_component_with_its_deltas(index, cfg):
     assert len(ledger.read_answers(cfg.run_dir, cfg.lab, "post/mmr")) == len(QS)
 
 
+def test_confirm_on_fresh_uses_only_unseen_questions(index, tiny_dataset, tmp_path):
+    from labsutil import config, ledger, stats
+
+    cfg = config.setup("03", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path))
+    always_lisbon = FakeLLM(lambda p: "Lisbon [d1]")
+    pipes = {"baseline": pipeline.RAGPipeline(index, k=2), "best_combined": A.AdvancedPipeline(index, k=2)}
+    fresh, results, comparison, found = A.confirm_on_fresh(cfg, always_lisbon, pipes, QS[:1], QS, 5,
+                                                           {"max_new_tokens": 8})
+    assert [q.qid for q in fresh] == ["q2", "q3"]  # q1 was the ablation's
+    assert [a["qid"] for a in ledger.read_answers(tmp_path, "03", "confirm/best_combined")] == ["q2", "q3"]
+    by_hand = stats.paired_binary([r.correct for r in results["baseline"].records],
+                                  [r.correct for r in results["best_combined"].records])
+    assert (comparison.diff, comparison.ci_low, comparison.ci_high) == (by_hand.diff, by_hand.ci_low, by_hand.ci_high)
+    assert found.label == "cannot be decided" and comparison.n == 2
+    assert A.confirm_on_fresh(cfg, always_lisbon, pipes, QS, QS, 5, {"max_new_tokens": 8}) is None  # none left
+    two = A.confirm_on_fresh(cfg, always_lisbon, pipes, [], QS, 2, {"max_new_tokens": 8})[0]
+    assert sorted(q.type for q in two) == ["multi_hop", "single_hop"]  # an equal share per type
+
+
 def test_langchain_chain_runs_end_to_end(index, tiny_model_dir):
     from langchain_core.embeddings import Embeddings
 

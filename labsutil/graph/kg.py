@@ -81,7 +81,7 @@ class KnowledgeGraph:
         if values not in self._walk:
             w = nx.Graph()
             keep = set(self.entities) if not values else {n for n in self.g if not _VALUE.match(n)}
-            w.add_nodes_from(keep)
+            w.add_nodes_from(sorted(keep))  # sorted: a set's order changes between processes, and Louvain follows it
             for u, v, d in self.g.edges(data=True):
                 if u in keep and v in keep and u != v:
                     if w.has_edge(u, v):
@@ -233,7 +233,7 @@ def detect_communities(graph: KnowledgeGraph, *, seed: int = 0, method: str = "l
         except ImportError:
             pass
     parts = nx.community.louvain_communities(walk, seed=seed, resolution=resolution)
-    return sorted((set(p) for p in parts), key=len, reverse=True), "louvain"
+    return sorted((set(p) for p in parts), key=lambda p: (-len(p), min(p))), "louvain"
 
 
 def _fact(head: str, relation: str, tail: str) -> str:
@@ -249,7 +249,8 @@ def summarize_communities(graph: KnowledgeGraph, parts: Sequence[set[str]], *, m
     for cid, members in enumerate(parts):
         sub = walk.subgraph(members)
         central = sorted(members, key=lambda n: (-sub.degree(n), n))
-        edges = [(u, d["relation"], v, d["doc_id"]) for u in members for _, v, d in graph.g.out_edges(u, data=True)]
+        edges = [(u, d["relation"], v, d["doc_id"]) for u in sorted(members)
+                 for _, v, d in graph.g.out_edges(u, data=True)]  # sorted: ties in the counts below keep one order
         docs = Counter(doc for *_, doc in edges)
         values: dict[str, Counter] = defaultdict(Counter)
         for u, rel, v, _ in edges:

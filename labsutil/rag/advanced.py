@@ -756,6 +756,30 @@ def fusion_verdict(questions: Sequence, hits: dict[str, Sequence[Sequence[Hit]]]
     return comparison, stats.verdict(comparison, "b>a", claim=claim)
 
 
+def confirm_on_fresh(cfg, llm, pipelines: dict, used: Sequence, pool: Sequence, n: int, gen: dict):
+    """The ablation's headline on questions its choices never saw: each of `pipelines` ({"baseline": ...,
+    "best_combined": ...}) answers n questions of `pool` not in `used` (an equal share per type), each a ledger row
+    `confirm/<name>` with its answers; then the last pipeline against the first, paired (exact McNemar, Newcombe
+    interval). Returns (fresh questions, {name: RunResult}, Comparison, Verdict), or None when none are left."""
+    from .. import ledger, stats
+
+    taken = {q.qid for q in used}
+    left = [q for q in pool if q.qid not in taken]
+    if not left or n < 1:
+        return None
+    types = list(dict.fromkeys(q.type for q in left))
+    fresh = pipeline.balanced_sample(left, types, n, cfg.seed) if n < len(left) else left
+    results = {}
+    for name, pipe in pipelines.items():
+        results[name] = result = pipe.run(llm, fresh, **gen)
+        ledger.record(cfg, f"confirm/{name}", measure(result, fresh), cost=result.cost(),
+                      params={"phase": "confirm", "pipeline": name}, answers=result.records)
+    (a, ra), (b, rb) = list(results.items())[0], list(results.items())[-1]
+    comparison = stats.paired_binary([r.correct for r in ra.records], [r.correct for r in rb.records], names=(a, b))
+    found = stats.verdict(comparison, "b>a", claim=f"{b} (chosen on the ablation's questions) beats {a} on fresh ones")
+    return fresh, results, comparison, found
+
+
 def build_pipeline(chosen: Sequence[str], *, index: DenseIndex, retrievers: dict, steps: dict, k: int,
                    depth: int = 20, rrf_k: int = 60) -> AdvancedPipeline:
     """An AdvancedPipeline from component names; `steps[name]()` makes each step (called only if chosen)."""

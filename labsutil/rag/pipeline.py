@@ -337,7 +337,7 @@ def pick_questions(ds, types: Sequence[str], n: int | None, seed: int = 0, *, sp
     if n is None or n >= len(pool):
         sample = pool
     elif balanced:
-        sample = _balanced_sample(pool, present, n, seed)
+        sample = balanced_sample(pool, present, n, seed)
     else:
         sample = ds.questions(split=split, types=present, n=n, seed=seed)
     note = stats.exploratory_note({t: sum(q.type == t for q in sample) for t in present})
@@ -346,7 +346,7 @@ def pick_questions(ds, types: Sequence[str], n: int | None, seed: int = 0, *, sp
     return present, pool, sample
 
 
-def _balanced_sample(pool: Sequence, types: Sequence[str], n: int, seed: int) -> list:
+def balanced_sample(pool: Sequence, types: Sequence[str], n: int, seed: int) -> list:
     """n questions of `pool`, an equal share per type (a type with too few gives its share to the others)."""
     import random
 

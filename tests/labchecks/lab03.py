@@ -55,6 +55,7 @@ def check(rows, run_dir):
             assert m["recall@1"] <= m["recall@3"] + 1e-9, name
     best = by["best_combined"]
     assert set(best["params"]["components"]) <= components and _in01(best["metrics"]["answer_accuracy"])
+    _check_confirmation(by, best, run_dir)
 
     # retrievers on every test question: in range; RRF against the better single retriever as a paired verdict
     ret = {n: by[f"retrieval_all/{n}"]["metrics"] for n in ("dense", "bm25", "hybrid_rrf", "small_to_big")}
@@ -80,3 +81,19 @@ def check(rows, run_dir):
     assert inj["defended_prompt+filter"]["attack_success_rate"] <= inj["naive"]["attack_success_rate"]
 
     assert (run_dir / "plots" / "03_ablation.png").is_file()
+
+
+def _check_confirmation(by, best, run_dir):
+    """The combined pipeline and the baseline again on fresh test questions, none of the ablation's."""
+    from labsutil import ledger
+
+    if not best["params"]["confirm_n"] or not best["params"]["components"]:
+        assert not any(v.startswith("confirm/") for v in by), sorted(by)
+        return
+    ablation_qids = {a["qid"] for a in ledger.read_answers(run_dir, "03", "baseline")}
+    fresh = [a["qid"] for a in ledger.read_answers(run_dir, "03", "confirm/baseline")]
+    assert fresh and len(fresh) <= best["params"]["confirm_n"] and not set(fresh) & ablation_qids
+    assert [a["qid"] for a in ledger.read_answers(run_dir, "03", "confirm/best_combined")] == fresh
+    for name in ("baseline", "best_combined"):
+        m = by[f"confirm/{name}"]["metrics"]
+        assert m["n"] == len(fresh) and m["ci_low"] <= m["answer_accuracy"] <= m["ci_high"], (name, m)
