@@ -166,7 +166,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "confirm_n": _p(int, {"smoke": 3, "workshop": 100, "gpu": 0}, min=0, max=100000,
                         help="fresh test questions (not among n_eval's) on which the combined pipeline and the "
                              "baseline are compared again: the headline (0 skips; none are left when n_eval is None)"),
-        "n_eval": _p(int, {"smoke": 3, "workshop": 24, "gpu": None}, min=1, nullable=True,
+        "n_eval": _p(int, {"smoke": 3, "workshop": 21, "gpu": None}, min=1, nullable=True,
                      help="questions answered per pipeline, stratified by type with multi-hop over-sampled "
                           "(None: the whole test split); retrieval metrics always use every test question"),
         "max_new_tokens": _p(int, {"smoke": 16, "workshop": 32, "gpu": 96}, min=4, max=4096,
@@ -198,9 +198,9 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "ce_epochs": _p(int, 1, min=1, max=20, help="cross-encoder fine-tuning epochs"),
         "llm_rerank_depth": _p(int, {"smoke": 5, "workshop": 6, "gpu": 20}, min=2, max=100,
                                help="candidates the LLM pointwise reranker scores per question"),
-        "rerank_check_n": _p(int, {"smoke": 8, "workshop": 40, "gpu": None}, min=1, nullable=True,
+        "rerank_check_n": _p(int, {"smoke": 8, "workshop": 30, "gpu": None}, min=1, nullable=True,
                              help="dev-split questions on which each reranker's own ranking is checked (None: all)"),
-        "injection_n": _p(int, {"smoke": 3, "workshop": 8, "gpu": None}, min=1, nullable=True,
+        "injection_n": _p(int, {"smoke": 3, "workshop": 6, "gpu": None}, min=1, nullable=True,
                           help="questions attacked in the prompt-injection test (None: n_eval)"),
         "ragas_llm": _p(bool, {"smoke": False, "workshop": False, "gpu": True},
                         help="also run ragas' LLM-judged metrics (faithfulness, answer relevancy) with the profile's model"),
