@@ -334,6 +334,20 @@ def test_takeaways_follow_the_numbers():
     assert "does not reproduce" in graphrag.takeaways(rows)
 
 
+def test_graphrag_global_bullet_orders_only_what_the_intervals_separate():
+    from labsutil import stats
+
+    def rows(graph, vector, n):
+        return [{"variant": name, "metrics": {"answer_accuracy": k / n, "n": n,
+                                             **dict(zip(("ci_low", "ci_high"), stats.wilson(k, n)))}}
+                for name, k in (("graph_global/global", graph), ("vector/global", vector))]
+
+    small = graphrag.takeaways(rows(1, 2, 9))
+    assert "11% [2%, 43%] (n = 9) cannot be told apart, at this n, from vector RAG's 22% [6%, 55%] (n = 9)" in small
+    assert "is lower than vector RAG's" in graphrag.takeaways(rows(10, 80, 100))
+    assert "is higher than vector RAG's" in graphrag.takeaways(rows(80, 10, 100))
+
+
 def test_hipporag_claim_is_decided_by_a_paired_comparison():
     """Per question, did each mode find all gold documents in its top 5? A small gain is undecided."""
     qs = [q(f"m{i}", "?", "x", ["a", "b"], "multi_hop") for i in range(10)]

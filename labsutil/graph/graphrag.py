@@ -436,6 +436,24 @@ def multi_hop_retrieval_comparison(questions: Sequence, rankings: dict[str, Sequ
     return stats.paired_binary(found["vector"], found[best], names=("vector", best))
 
 
+def _shown(m: dict) -> str:
+    """An accuracy with its interval and n, e.g. "11% [2%, 44%] (n = 9)"."""
+    if m.get("ci_low") is None:
+        return f"{m['answer_accuracy']:.0%} (n = {m.get('n')})"
+    return f"{m['answer_accuracy']:.0%} [{m['ci_low']:.0%}, {m['ci_high']:.0%}] (n = {m['n']})"
+
+
+def _unpaired_order(a: dict, b: dict) -> str:
+    """How accuracy a compares with b when only their intervals are known: higher / lower only when the two 95%
+    intervals do not overlap (conservative), else undecided at this n."""
+    if None not in (a.get("ci_low"), b.get("ci_low")):
+        if a["ci_low"] > b["ci_high"]:
+            return "is higher than"
+        if a["ci_high"] < b["ci_low"]:
+            return "is lower than"
+    return "cannot be told apart, at this n, from"
+
+
 def takeaways(ledger_rows: Sequence[dict], *, questions: Sequence | None = None,
               rankings: dict[str, Sequence[Sequence[str]]] | None = None) -> str:
     """Markdown: what our run says about HippoRAG, GraphRAG and LightRAG, from the measured rows only.
@@ -472,12 +490,12 @@ def takeaways(ledger_rows: Sequence[dict], *, questions: Sequence | None = None,
     g_vec = metric(rows, "vector/global", "answer_accuracy")
     g_graph = metric(rows, "graph_global/global", "answer_accuracy")
     if g_vec is not None and g_graph is not None:
-        better = "higher than" if g_graph > g_vec else ("equal to" if g_graph == g_vec else "lower than")
+        better = _unpaired_order(rows["graph_global/global"]["metrics"], rows["vector/global"]["metrics"])
         out.append(f"- **GraphRAG** (Edge et al. 2024) won 72-83% of LLM-judged comparisons on comprehensiveness for "
                    f"global questions, while vector RAG won on directness. We score short answers by exact "
                    f"containment, not comprehensiveness by a judge, so this is a different measurement: global "
-                   f"map-reduce accuracy {g_graph:.0%} is {better} vector RAG's {g_vec:.0%} "
-                   f"(n={metric(rows, 'graph_global/global', 'n')})."
+                   f"map-reduce accuracy {_shown(rows['graph_global/global']['metrics'])} {better} vector RAG's "
+                   f"{_shown(rows['vector/global']['metrics'])}."
                    + (" Both stay low: these questions need corpus-wide tallies, and a small reader cannot add up "
                       "partial answers (a graph query can: exercise 4)." if max(g_vec, g_graph) < 0.5 else ""))
     else:
