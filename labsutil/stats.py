@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Iterable, Sequence
 
+ALPHA = 0.05  # a verdict's direction also needs its paired test's p-value below this (95% intervals)
 PERMUTATIONS = 9999  # sign flips for the paired test; exact enumeration when 2**n is fewer
 _HEADLINE_KEYS = ("n", "ci_low", "ci_high")
 _EXPECTED = ("b>a", "b<a", "b=a")
@@ -336,7 +337,10 @@ def verdict(comparison: Comparison, expected: str, *, claim: str = "", margin: f
     """Does our measured b - a agree with a claim? Decided by the interval, never by the point.
 
     expected "b>a" / "b<a": the interval wholly on the expected side agrees, wholly on the other
-    side disagrees, otherwise it cannot be decided at this n. "b=a" (an equivalence claim such as
+    side disagrees, otherwise it cannot be decided at this n. A direction also needs the comparison's own
+    test to reject "no difference" at the same level (p < ALPHA): Newcombe's score interval can
+    exclude zero where the exact McNemar test does not (3 of 6 answers flipped, none back: interval up to
+    -0.0001, p = 0.25), and a verdict must not rest on the looser of the two. "b=a" (an equivalence claim such as
     "about as good"): agrees when the interval lies within [-margin, +margin], disagrees when it
     lies entirely outside, otherwise cannot be decided. margin is in the units of diff
     (0.05 = 5 points for right/wrong outcomes).
@@ -353,6 +357,8 @@ def verdict(comparison: Comparison, expected: str, *, claim: str = "", margin: f
                 label = "agrees"
             elif low > margin or high < -margin:
                 label = "disagrees"
+        elif not comparison.p_value < ALPHA:  # the test does not reject "no difference": no direction
+            pass
         else:
             sign = 1 if expected == "b>a" else -1
             if min(sign * low, sign * high) > 0:

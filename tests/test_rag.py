@@ -269,6 +269,18 @@ def test_injection_test_measures_each_variant():
     assert results["defended_no_attack"].attack_success_rate == 0.0
 
 
+def test_injection_verdict_is_paired_per_question():
+    def result(name, hits):
+        gens = [Generation("ACCESS DENIED" if h else "Lisbon", 1, 1, 0.0, "stop") for h in hits]
+        return A.InjectionResult(name, sum(hits) / len(hits), 0.0, len(hits), gens)
+
+    few = [result("naive", [1, 1, 1, 0, 0, 0]), result("defended_prompt", [0, 0, 0, 0, 0, 0])]
+    assert "cannot be decided at n = 6" in A.injection_verdict(few)  # 3 of 6 flipped: too few to tell
+    many = [result("naive", [1] * 30 + [0] * 10), result("defended_prompt", [0] * 40)]
+    text = A.injection_verdict(many)
+    assert text.startswith("The defended prompt lowers the injection success rate: our run agrees at n = 40")
+
+
 def test_ragas_non_llm_scores(index):
     from labsutil.rag import frameworks
 

@@ -302,10 +302,11 @@ def test_paired_bootstrap_deterministic_and_degenerate():
 
 # ---------------------------------------------------------------- verdicts
 
-def cmp_with(low, high, n=100, binary=True):
+def cmp_with(low, high, n=100, binary=True, p=None):
     diff = (low + high) / 2
     counts = (10, 5) if binary else (None, None)
-    return stats.Comparison("a", "b", n, diff, low, high, 0.5, "exact McNemar", *counts)
+    p = (0.01 if low > 0 or high < 0 else 0.5) if p is None else p  # a test that agrees with the interval
+    return stats.Comparison("a", "b", n, diff, low, high, p, "exact McNemar", *counts)
 
 
 @pytest.mark.parametrize("expected, low, high, label", [
@@ -319,6 +320,15 @@ def cmp_with(low, high, n=100, binary=True):
 ])
 def test_directional_verdicts(expected, low, high, label):
     assert stats.verdict(cmp_with(low, high), expected).label == label
+
+
+def test_a_direction_needs_the_test_too():
+    """Newcombe's interval can exclude zero where exact McNemar does not: then nothing is decided."""
+    assert stats.verdict(cmp_with(0.03, 0.21, p=0.12), "b>a").label == "cannot be decided"
+    assert stats.verdict(cmp_with(-0.21, -0.03, p=0.05), "b>a").label == "cannot be decided"  # p must be < 0.05
+    three_of_six = stats.paired_binary([1, 1, 1, 0, 0, 0], [0] * 6)
+    assert three_of_six.ci_high < 0 and three_of_six.p_value == 0.25
+    assert stats.verdict(three_of_six, "b<a").label == "cannot be decided"
 
 
 @pytest.mark.parametrize("low, high, margin, label", [

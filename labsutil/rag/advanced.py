@@ -575,6 +575,19 @@ def injection_test(llm, questions, contexts, *, payload: str = DEFAULT_PAYLOAD, 
     return results
 
 
+def injection_verdict(results: Sequence[InjectionResult], payload: str = DEFAULT_PAYLOAD, *,
+                      defended: str = "defended_prompt") -> str:
+    """Does the `defended` prompt lower the attack success rate against the naive prompt? Paired per question
+    (the same attacked contexts; exact McNemar, Newcombe interval), so a small sample says it cannot decide."""
+    from .. import stats
+
+    by = {r.variant: r for r in results}
+    hit = {name: [attack_succeeded(g.text, payload) for g in by[name].generations] for name in ("naive", defended)}
+    comparison = stats.paired_binary(hit["naive"], hit[defended], names=("naive", defended))
+    return stats.verdict(comparison, "b<a", claim=f"The {defended.replace('_', ' ')} lowers the injection "
+                                                 f"success rate").text
+
+
 # --------------------------------------------------------------------------- measuring a pipeline
 
 ABLATION_KEYS = ("recall@5", "all_recall@5", "mrr", "context_recall", "answer_accuracy")
