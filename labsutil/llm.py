@@ -198,6 +198,19 @@ class LLM:
         bar.close()
         return results
 
+    def prefill(self, prompts: Sequence[Prompt], *, system: str | None = None, chat: bool = True,
+                batch_size: int | None = None) -> None:
+        """Read the prompts once (one forward pass per length-bucketed batch) and generate nothing.
+
+        The time this takes bounds any answering path from below: every answer first reads its prompt.
+        Only the transformers backend can do it.
+        """
+        if not hasattr(self._backend, "prefill"):
+            raise NotImplementedError(f"prefill: the {self.backend_name!r} backend cannot read without generating")
+        texts = [self.format(p, system=system, chat=chat) for p in prompts]
+        for _, chunk in _batches(self._length_order(texts), batch_size or self.batch_size):
+            self._backend.prefill([texts[i] for i in chunk], add_special_tokens=not chat)
+
     def _length_order(self, texts: list[str]) -> list[int]:
         """Prompt indices sorted by token length, so that a batch pads to a similar length (less wasted work).
 
@@ -292,6 +305,14 @@ class _TransformersBackend:
             text = self.tokenizer.decode(kept, skip_special_tokens=True)
             results.append((text, int(mask.sum()), n_out, latency, end is not None, timer.first_token_s))
         return results
+
+    def prefill(self, texts: list[str], add_special_tokens: bool) -> None:
+        """One forward pass over the padded batch, keeping only the last position's logits (as generation's first
+        step does)."""
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True,
+                             add_special_tokens=add_special_tokens).to(self.device)
+        with self.torch.inference_mode():
+            self.model(**enc, logits_to_keep=1)
 
     def loglikelihood(self, context: str, continuations: list[str], add_special_tokens: bool) -> list[float]:
         return self.loglikelihood_many([(context, continuations)], add_special_tokens=add_special_tokens,

@@ -155,13 +155,46 @@ def answer_rate(llm, prompts: list[str], *, batch_size: int, bucket: bool, max_n
     return {"seconds": round(best, 3), "answers_per_s": round(len(prompts) / best, 3), "generations": gens}
 
 
+def prefill_seconds(llm, prompts: list[str], *, batch_sizes=(1, 8), repeats: int = 2) -> dict:
+    """The fastest time to only *read* the prompts (no token generated), over `batch_sizes` and `repeats`.
+
+    Every answering path must read its prompts first, so no path on this model, dtype and machine answers
+    faster than this: today's seconds over these seconds is the ceiling of any speed-up. Larger batches are
+    not tried: padding and activations that leave the cache make them read more slowly (measured).
+    """
+    from .rag import pipeline
+
+    best = None
+    for batch in batch_sizes:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            llm.prefill(prompts, system=pipeline.SYSTEM, batch_size=batch)
+            seconds = time.perf_counter() - start
+            if best is None or seconds < best["seconds"]:
+                best = {"batch_size": batch, "seconds": round(seconds, 3)}
+    return best
+
+
+def _add_ceilings(rows: list[dict], loaded: dict, prompts: list[str], repeats: int) -> None:
+    """Each row gets its dtype's prefill-only time and the speed-up over today that it allows at most."""
+    today_seconds = rows[0]["seconds"]
+    for dtype, llm in loaded.items():
+        floor = prefill_seconds(llm, prompts, repeats=repeats)
+        for row in rows:
+            if row["dtype"] == dtype:
+                row["prefill_seconds"] = floor["seconds"]
+                row["ceiling_speedup_vs_today"] = round(today_seconds / floor["seconds"], 3)
+
+
 def bench_answering(dataset_dir, *, n: int = 48, k: int = 3, max_new_tokens: int = 32, repeats: int = 2,
-                    model: str = models.SMOLLM2, paths=BENCH_PATHS, include_bf16: bool | None = None) -> list[dict]:
+                    model: str = models.SMOLLM2, paths=BENCH_PATHS, include_bf16: bool | None = None,
+                    ceiling: bool = False) -> list[dict]:
     """Answers per second on lab 02's RAG prompts for each path, with accuracy, agreement and reproducibility.
 
     Every path answers the same prompts in the same run, so the speed-ups are measured side by side. bf16 paths
     run only where the CPU has native bf16 (or when `include_bf16` forces them); each bf16 path is run twice
-    to check that its answers reproduce exactly.
+    to check that its answers reproduce exactly. `ceiling` also times reading the prompts without answering
+    (`prefill_seconds`), per dtype: the speed-up over today that no batching or scheduling can exceed.
     """
     from . import stats
     from .llm import LLM
@@ -197,6 +230,8 @@ def bench_answering(dataset_dir, *, n: int = 48, k: int = 3, max_new_tokens: int
         twins = [r for r in rows if r["dtype"] == row["dtype"] and r is not row and r["bucketed"]]
         if twins and row["bucketed"]:
             row["same_answers_other_batch"] = stats.proportion(a == b for a, b in zip(row["texts"], twins[0]["texts"]))
+    if ceiling and rows:
+        _add_ceilings(rows, loaded, prompts, repeats)
     return rows
 
 
@@ -211,6 +246,8 @@ def bench_ledger_rows(cfg, rows: list[dict]) -> None:
                    **r["vs_today"].metrics("vs_today")}
         if "reproducible" in r:
             metrics["reproducible"] = float(r["reproducible"])
+        if "ceiling_speedup_vs_today" in r:
+            metrics.update(prefill_seconds=r["prefill_seconds"], ceiling_speedup_vs_today=r["ceiling_speedup_vs_today"])
         if "same_answers_other_batch" in r:
             metrics.update(r["same_answers_other_batch"].metrics("same_answers_other_batch", headline=False))
         ledger.record(cfg, f"bench/{r['path']}", metrics,
@@ -223,7 +260,9 @@ def bench_table(rows: list[dict]):
 
     return pd.DataFrame([{"path": r["path"], "answers/s": r["answers_per_s"], "speed-up": r["speedup_vs_today"],
                           "accuracy": str(r["accuracy"]), "identical to today": str(r["identical_to_today"]),
-                          "vs today (paired)": str(r["vs_today"]), "reproducible": r.get("reproducible", "")}
+                          "vs today (paired)": str(r["vs_today"]), "reproducible": r.get("reproducible", ""),
+                          **({"ceiling (prefill only)": r["ceiling_speedup_vs_today"]}
+                             if "ceiling_speedup_vs_today" in r else {})}
                          for r in rows]).set_index("path")
 
 

@@ -57,3 +57,44 @@ def test_recommend_dtype_needs_speed_accuracy_and_reproducibility():
     assert "do not reproduce" in speed.recommend_dtype([fp32, flaky])[1]
     slow = _bench_row("bf16_b32", "bfloat16", 0.5, same, same)
     assert "not faster" in speed.recommend_dtype([fp32, slow])[1]
+
+
+def test_bench_ceiling_times_reading_the_prompts_per_dtype(tiny_model_dir, tiny_dataset, tmp_path, monkeypatch):
+    from labsutil import config, ledger
+
+    monkeypatch.setenv("LABS_CACHE_DIR", str(tmp_path / "cache"))
+    paths = (("today_fp32_b8", "float32", 8, False), ("fp32_b2", "float32", 2, True))
+    rows = speed.bench_answering(tiny_dataset, n=2, repeats=1, max_new_tokens=4, model=str(tiny_model_dir),
+                                 paths=paths, include_bf16=False, ceiling=True)
+    floors = {r["prefill_seconds"] for r in rows}
+    assert len(floors) == 1 and floors.pop() > 0  # one dtype, one floor shared by its paths
+    assert all(r["ceiling_speedup_vs_today"] == round(rows[0]["seconds"] / r["prefill_seconds"], 3) for r in rows)
+    assert "ceiling (prefill only)" in speed.bench_table(rows).columns
+    cfg = config.setup("00", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path / "run"))
+    speed.bench_ledger_rows(cfg, rows)
+    recorded = {r["variant"]: r["metrics"] for r in ledger.read(cfg.run_dir, lab="00")}
+    assert {"prefill_seconds", "ceiling_speedup_vs_today"} <= set(recorded["bench/fp32_b2"])
+
+
+def test_prefill_reads_every_prompt_once_per_batch(tiny_model_dir, monkeypatch):
+    llm = LLM(str(tiny_model_dir))
+    seen = []
+    monkeypatch.setattr(llm._backend, "prefill", lambda texts, add_special_tokens: seen.append(len(texts)))
+    llm.prefill(["a", "bb", "ccc", "dddd", "eeeee"], batch_size=2)
+    assert seen == [2, 2, 1]
+
+
+def test_prefill_runs_the_model_without_generating(tiny_model_dir):
+    llm = LLM(str(tiny_model_dir))
+    assert speed.prefill_seconds(llm, ["What is an NDA?", "Explain governing law."], batch_sizes=(1, 2),
+                                 repeats=1)["batch_size"] in (1, 2)
+
+
+def test_prefill_says_which_backend_cannot(tiny_model_dir):
+    import pytest
+
+    llm = LLM(str(tiny_model_dir))
+    llm._backend = object()
+    llm.backend_name = "vllm"
+    with pytest.raises(NotImplementedError, match="vllm"):
+        llm.prefill(["hello"])
