@@ -36,7 +36,7 @@ def pytest_terminal_summary(terminalreporter):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))
     write = terminalreporter.write_line
-    terminalreporter.section("lab timings (smoke profile; measured, not asserted)")
+    terminalreporter.section(f"lab timings (smoke profile, budget {SMOKE_BUDGET_S} s each; measured, not asserted)")
     for lab, seconds in report["labs"].items():
         flag = "" if seconds <= SMOKE_BUDGET_S else f"  OVER the {SMOKE_BUDGET_S} s budget (a busy machine?)"
         write(f"{lab:<34} {seconds:7.1f} s{flag}")
