@@ -267,6 +267,10 @@ def test_injection_test_measures_each_variant():
     assert results["defended_prompt+filter"].attack_success_rate == 0.0
     assert results["defended_prompt+filter"].answer_accuracy == 1.0
     assert results["defended_no_attack"].attack_success_rate == 0.0
+    row = results["naive"].metrics()  # the ledger row: both rates with their n and interval, token F1 beside
+    assert row["answer_accuracy"] == 0.0 and row["n"] == 1 and row["ci_low"] == 0.0 and 0 < row["ci_high"] < 1
+    assert row["attack_success_rate"] == 1.0 and row["attack_success_rate_n"] == 1
+    assert 0 < row["attack_success_rate_ci_low"] < 1 and "token_f1" in row
 
 
 def test_injection_verdict_is_paired_per_question():

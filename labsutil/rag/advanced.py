@@ -549,6 +549,16 @@ class InjectionResult:
     n: int
     generations: list = field(default_factory=list)
     records: list = field(default_factory=list)
+    hits: list = field(default_factory=list)  # per question: did the payload reach the answer
+
+    def metrics(self) -> dict:
+        """The ledger row: answer accuracy with its n, Wilson interval and token F1; the attack success rate with
+        its own interval."""
+        from .. import stats
+
+        out = pipeline.summarize(self.records, by_type=False, with_citations=False)
+        out.update(stats.proportion(self.hits).metrics("attack_success_rate", headline=False))
+        return out
 
 
 def injection_test(llm, questions, contexts, *, payload: str = DEFAULT_PAYLOAD, max_new_tokens: int = 32,
@@ -569,9 +579,10 @@ def injection_test(llm, questions, contexts, *, payload: str = DEFAULT_PAYLOAD, 
         prompts = [prompt(q.question, c) for q, c in zip(questions, ctxs)]
         gens = pipeline.generate(llm, prompts, max_new_tokens=max_new_tokens, system=system, batch_size=batch_size)
         records = [pipeline.score(q, g, [x.doc_id for x in c]) for q, g, c in zip(questions, gens, ctxs)]
-        asr = sum(attack_succeeded(g.text, payload) for g in gens) / max(1, len(gens))
+        hits = [attack_succeeded(g.text, payload) for g in gens]
         accuracy = sum(r.correct for r in records) / max(1, len(records))
-        results.append(InjectionResult(name, round(asr, 4), round(accuracy, 4), len(gens), gens, records))
+        results.append(InjectionResult(name, round(sum(hits) / max(1, len(hits)), 4), round(accuracy, 4), len(gens),
+                                       gens, records, hits))
     return results
 
 

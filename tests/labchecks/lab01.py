@@ -1,4 +1,5 @@
 """Assertions on lab 01's ledger rows (smoke profile, course dataset)."""
+from labchecks import assert_accuracies_have_intervals
 from labsutil.prompting import techniques
 
 # the course dataset has data for all three tasks
@@ -20,6 +21,7 @@ def _expected_variants(task: str, params: dict) -> set[str]:
 
 
 def check(rows, run_dir):
+    assert_accuracies_have_intervals(rows)
     confirm = {r["variant"]: r for r in rows if r["variant"].startswith(techniques.CONFIRM_PREFIX)}
     rows = [r for r in rows if r["variant"] not in confirm]
     _check_confirmation(confirm, rows, run_dir)

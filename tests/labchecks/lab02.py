@@ -1,4 +1,5 @@
 """Lab 02 (RAG foundations): assertions on the ledger rows the notebook wrote."""
+from labchecks import assert_accuracies_have_intervals
 
 
 def _ints(text):
@@ -6,6 +7,7 @@ def _ints(text):
 
 
 def check(rows, run_dir):
+    assert_accuracies_have_intervals(rows)
     by = {r["variant"]: r for r in rows}
     params = by["closed_book"]["params"]
     ks = _ints(params["k_values"])

@@ -1,4 +1,5 @@
 """Lab 03 (advanced RAG): assertions on the ledger rows the notebook wrote."""
+from labchecks import assert_accuracies_have_intervals
 from labsutil.rag import pipeline
 
 # Every component of the ablation on a dataset with multi-hop questions and entity metadata (the course's).
@@ -12,6 +13,7 @@ def _in01(value):
 
 
 def check(rows, run_dir):
+    assert_accuracies_have_intervals(rows)
     by = {r["variant"]: r for r in rows}
     assert {"baseline", "ablation_plan", "best_combined"} <= set(by), sorted(by)
     plan = by["ablation_plan"]["params"]

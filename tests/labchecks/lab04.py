@@ -1,4 +1,6 @@
 """Lab 04 (knowledge-graph RAG): assertions on the ledger rows the notebook wrote."""
+from labchecks import assert_accuracies_have_intervals
+
 
 RATES = ("recall@1", "recall@5", "all_recall@5", "recall@10", "all_recall@10", "mrr", "answer_accuracy", "coverage",
          "linked_share", "linked_all_recall@5", "linked_multi_hop_all_recall", "precision", "recall", "f1")
@@ -9,6 +11,7 @@ def _in01(value):
 
 
 def check(rows, run_dir):
+    assert_accuracies_have_intervals(rows)
     by = {r["variant"]: r for r in rows}
     params = next(iter(by.values()))["params"]
     wanted = [t.strip() for t in params["question_types"].split(",") if t.strip()]
