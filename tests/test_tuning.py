@@ -227,6 +227,50 @@ def test_the_loss_covers_the_completion_only_and_raw_documents_train_every_token
     assert all(label != -100 for r in blocks for label in r["labels"])
 
 
+def test_scoring_only_the_labelled_tokens_gives_trls_loss_and_gradients(tiny_model_dir, facts_data, adapters_cache,
+                                                                      monkeypatch):
+    """The CPU speed-up (labelled_scoring) against TRL's own path, which projects every position and masks."""
+    import torch
+    from trl.trainer import utils as trl_utils
+
+    from labsutil.tuning import labelled_scoring
+    from labsutil.tuning.train import prepare
+
+    trainer = prepare("lora", tiny_model_dir, facts_data, FAST, progress=False)
+    batch = next(iter(trainer.get_train_dataloader()))
+    projected = []
+    chunked = trl_utils._ChunkedLogProbFunction
+
+    class Spy:
+        @staticmethod
+        def apply(hidden, *args):
+            projected.append(hidden.shape[0])
+            return chunked.apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", Spy)
+
+    def loss_and_gradients():
+        trainer.model.train()
+        trainer.model.zero_grad()
+        loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+
+    labelled_loss, labelled_grads = loss_and_gradients()
+    labelled_scoring.restore_trl_default()
+    try:
+        every_loss, every_grads = loss_and_gradients()
+    finally:
+        assert labelled_scoring.score_labelled_tokens_only()
+    labels = batch["labels"][:, 1:]
+    assert projected == [int((labels != -100).sum()), labels.numel()]  # the answers only, then every position
+    assert projected[0] < projected[1] / 2
+    assert torch.allclose(labelled_loss, every_loss, rtol=1e-5, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in every_grads.values())
+    for name, grad in every_grads.items():
+        assert torch.allclose(labelled_grads[name], grad, rtol=1e-4, atol=1e-6), name
+
+
 def test_train_records_the_run_and_a_rerun_loads_from_the_cache(tiny_model_dir, facts_data, adapters_cache, capsys):
     from labsutil.tuning.train import train
 

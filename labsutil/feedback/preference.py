@@ -31,6 +31,7 @@ from ..config import ParameterError, Param, check_value
 from ..paths import atomic_folder
 from ..tuning import cache as cache_mod
 from ..tuning.hparams import LORA_TARGETS
+from ..tuning.labelled_scoring import score_labelled_tokens_only
 from ..tuning.train import TrainResult
 
 METHODS = ("dpo", "kto")
@@ -186,6 +187,7 @@ def train_preference(method: str, base_model: str | Path, dataset, hp: Preferenc
     from ..evaluate import peak_mem_mb
     from ..tuning.train import _datasets_progress, _quiet_progress_callback, load_base, parameter_counts
 
+    score_labelled_tokens_only()  # the log-probs of the answers only, not of the prompt tokens
     model, tokenizer = load_base(base.path)
     trainer_class, _ = _trainer_class_and_config(method)
     with tempfile.TemporaryDirectory(prefix="labsutil-pref-") as workdir, _datasets_progress(False):

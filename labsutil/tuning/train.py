@@ -24,6 +24,7 @@ from .. import __version__, models
 from ..paths import atomic_folder
 from . import cache as cache_mod
 from .hparams import Hyperparameters, check, key_fields
+from .labelled_scoring import score_labelled_tokens_only
 
 
 @dataclass
@@ -193,6 +194,7 @@ def prepare(method: str, base_path: str | Path, train_dataset, hp: Hyperparamete
     from trl import SFTTrainer
 
     hp = check(method, hp)
+    score_labelled_tokens_only()  # completion-only loss: the LM head projects the answer tokens, not the prompt
     model, tokenizer = load_base(base_path)
     language_modeling = is_language_modeling(train_dataset)
     output_dir = output_dir or tempfile.mkdtemp(prefix="labsutil-train-")
