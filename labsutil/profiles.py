@@ -239,7 +239,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # tokens takes ~3.1 s in fp32, ~2.7 s in bf16 mixed precision (20-step runs); on 8 document blocks of
         # 256 tokens ~19 s / ~11 s. Scoring one model (60 closed-book answers, 88 + 100 multiple-choice
         # questions) ~45 s in fp32 at batch 8, ~20 s in bf16 at batch 32. The workshop trains 15 models (6
-        # recipes, 3 more methods, a sweep of 6 short runs) and scores 10: 21 min cold in bf16, 33 in fp32.
+        # recipes, 3 more methods, a sweep of 6 short runs; 571 s of training) and scores 10: 17 min cold in
+        # bf16 (21 before tuning.labelled_scoring), 33 in fp32 before it.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, None, min=1, nullable=True,
                      help="trained-document test questions evaluated per model (None: all of them; "
@@ -291,11 +292,12 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "top_k": _p(int, 3, min=1, max=50, help="chunks in the prompt of the RAG comparison (lab 02's k)"),
     },
     "06": {
-        # Sizing (SmolLM2-135M, 2-core CPU): a DPO step with LoRA costs ~19 s in fp32, ~11 s in bf16 mixed
+        # Sizing (SmolLM2-135M, 2-core CPU): a DPO step with LoRA costs ~19 s in fp32, ~11 s in bf16 mixed (~6 s since tuning.labelled_scoring)
         # precision, per 4 pairs of ~220 tokens (the policy's forward and backward on chosen and rejected, and
         # the reference's forward). A round = serve + label + train + score the challenger on the held-out set.
         # The workshop runs 3 rounds and 2 side-by-side trainings (KTO, AI judge) on round 1's feedback:
-        # measured cold, 7.2 min in bf16 (5 steps, scoring at batch 32), ~13 min in fp32 (6 steps, batch 8).
+        # measured cold, 5.3 min in bf16 (5 steps of ~6 s, scoring at batch 32; 7.2 min before the LM head
+        # scored only the answer tokens, tuning.labelled_scoring), ~13 min in fp32 then (6 steps, batch 8).
         "annotator": _p(str, "simulated", choices=("simulated", "human"),
                         help="who labels: the simulated annotator (unattended) or you, in the widget"),
         "rounds": _p(int, 3, min=1, max=100, help="feedback rounds of the loop"),
@@ -354,10 +356,11 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                     "agreement with the annotator is measured either way"),
     },
     "07": {
-        # Sizing (SmolLM2-135M, 2-core CPU, measured): an SFT step with LoRA on 4 RAFT examples of ~450 tokens
-        # (3 whole chunks) costs ~20 s in fp32, ~16 s in bf16 mixed precision; answering ~1 question/s at batch 8
-        # in fp32 with 3 chunks. The workshop trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes) and
-        # scores 16 settings: ~40 min cold in fp32 (see README for bf16, the default where the CPU has it).
+        # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured): an SFT step with LoRA on 4 RAFT examples
+        # of ~450 tokens (3 whole chunks) costs ~10 s in bf16 mixed precision (~16 s before the LM head scored only
+        # the answer tokens: tuning.labelled_scoring); a RAFT model trains in ~130 s, DSF in ~18 s. The workshop
+        # trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes; 532 s) and scores 18 settings (1,150 s:
+        # ~1,000 answers to prompts of 360-800 tokens): ~30 min cold in bf16 (see README).
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, {"smoke": 3, "workshop": 20, "gpu": None}, min=1, nullable=True,
                      help="test questions per question type, and unanswerable ones (None: all of them)"),
