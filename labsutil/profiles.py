@@ -293,8 +293,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
     },
     "06": {
         # Sizing (SmolLM2-135M, 2-core CPU): a DPO step with LoRA costs ~19 s in fp32, ~11 s in bf16 mixed
-        # precision (~6 s since tuning.labelled_scoring), per 4 pairs of ~220 tokens (the policy's forward and backward on chosen and rejected, and
-        # the reference's forward). A round = serve + label + train + score the challenger on the held-out set.
+        # precision (~6 s since tuning.labelled_scoring), per 4 pairs of ~220 tokens (the policy's forward and
+        # backward on chosen and rejected, and the reference's forward). A round = serve + label + train + score the challenger on the held-out set.
         # The workshop runs 3 rounds and 2 side-by-side trainings (KTO, AI judge) on round 1's feedback:
         # measured cold, 5.3 min in bf16 (5 steps of ~6 s, scoring at batch 32; 7.2 min before the LM head
         # scored only the answer tokens, tuning.labelled_scoring), ~13 min in fp32 then (6 steps, batch 8).

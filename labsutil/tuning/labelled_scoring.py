@@ -12,8 +12,6 @@ checks that against TRL's own all-position path.
 """
 from __future__ import annotations
 
-import torch
-
 _PATCHED_ATTRIBUTE = "_use_triton"  # trl.trainer.utils decides `compact = _use_triton(device)` with it
 
 
@@ -29,7 +27,7 @@ def score_labelled_tokens_only() -> bool:
     if current is None:  # another TRL version: keep its behaviour (correct, only slower on a CPU)
         return False
     if getattr(current, "labsutil_original", None) is None:
-        def labelled_only(device: torch.device) -> bool:
+        def labelled_only(device) -> bool:
             return True
 
         labelled_only.labsutil_original = current
