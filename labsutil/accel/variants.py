@@ -14,7 +14,7 @@ from ..tuning import cache
 from . import distill, engines, prune, quantize
 from .lab import Bench
 
-ROUTES = ("int8_torchao", "ort_int4", "ort_fp32", "llamacpp")
+ROUTES = ("int8_torchao", "ort_int4", "ort_fp32", "llamacpp", "vllm_cpu")
 
 
 def torch_engine(llm, batch_size: int) -> engines.TorchEngine:
@@ -69,8 +69,33 @@ def quantization(bench: Bench, base, routes: list[str]) -> list[str]:
             engine = engines.LlamaCppEngine(gguf, base)
             bench.measure("llamacpp_q4_1", "quantization", engine, model_key=route, batch_size=1,
                           note=f"llama.cpp on the course's own GGUF file ({gguf.name})")
+        elif route == "vllm_cpu":
+            skipped += _vllm_cpu(bench, base)
         gc.collect()
     return skipped
+
+
+def _vllm_cpu(bench: Bench, base) -> list[str]:
+    """vLLM's CPU engine (`make vllm`) on the base model, in fp32 and, with native bf16, in bf16; each call's
+    prompts in one request (continuous batching). Returns a skip note when the engine is not installed."""
+    from .. import vllm_cpu
+    from ..speed import native_bf16
+
+    if not vllm_cpu.available():
+        return [f"vllm_cpu: the vLLM CPU engine is not installed ({vllm_cpu.INSTALL_HINT})"]
+    batch = max(int(x) for x in bench.cfg.batch_sizes.split(",") if x.strip())
+    fp32_bytes = engines.torch_weight_bytes(base.model)
+    for dtype, label in (("float32", "fp32"), ("bfloat16", "bf16"))[: 2 if native_bf16()[0] else 1]:
+        engine = engines.VllmCpuEngine(LLM(base.name, backend="vllm-cpu", dtype=dtype), batch_size=batch,
+                                       weight_bytes=fp32_bytes // (2 if label == "bf16" else 1))
+        try:
+            bench.measure(f"vllm_cpu_{label}", "engine", engine, model_key=f"vllm_cpu_{label}", batch_size=batch,
+                          extra={"one_time_seconds": round(engine.start_seconds, 1)},
+                          note=f"vLLM CPU engine, {label}, {batch} prompts per request (continuous batching); "
+                               f"started in {engine.start_seconds:.0f} s")
+        finally:
+            engine.close()
+    return []
 
 
 def pruning(bench: Bench, base, calibration: list[str], amounts: list[float], drop_fraction: float) -> dict:
