@@ -125,7 +125,16 @@ def resolve(lab: str, **given: Any) -> Config:
         values[name] = check_value(name, value, spec)
     values["dataset_dir"] = check_dataset_dir(values["dataset_dir"])
     values["run_dir"] = paths.run_dir(values["run_dir"])
+    if values.get("backend") == "auto":  # the ledger records the backend that answered, not "auto"
+        values["backend"] = auto_backend()
     return Config(lab, values)
+
+
+def auto_backend() -> str:
+    """`backend` auto: vLLM's CPU engine where `make vllm` installed it, else transformers."""
+    from . import vllm_cpu
+
+    return "vllm-cpu" if vllm_cpu.available() else "transformers"
 
 
 def seed_everything(seed: int) -> None:

@@ -95,13 +95,21 @@ def precision_params(dtype: str) -> dict:
     return {"precision": resolve_dtype(dtype), "train_bf16": training_bf16(dtype)}
 
 
-def precision_note(dtype: str, trains: bool = True) -> str:
+def precision_note(dtype: str, trains: bool = True, backend: str | None = None) -> str:
     """What `dtype` becomes on this machine for answering (and training, in a lab that `trains` the LLM), and why
-    (the CPU's bf16 evidence)."""
+    (the CPU's bf16 evidence); with `backend`, also which engine answers."""
     from .speed import native_bf16
 
     training = (", bf16 mixed-precision training" if training_bf16(dtype) else ", fp32 training") if trains else ""
-    return f"precision: dtype={dtype!r} -> {resolve_dtype(dtype)} answering{training} ({native_bf16()[1]})"
+    note = f"precision: dtype={dtype!r} -> {resolve_dtype(dtype)} answering{training} ({native_bf16()[1]})"
+    if backend == "vllm-cpu":
+        note += "\nengine: vLLM's CPU engine (installed by `make vllm`; -p backend transformers answers with torch)"
+    elif backend == "transformers":
+        from . import vllm_cpu
+
+        note += "\nengine: transformers" + ("" if vllm_cpu.available() else
+                                            " (`make vllm` installs vLLM's CPU engine; `make bench` measures both)")
+    return note
 
 
 class LLM:

@@ -18,6 +18,8 @@ Settings that matter on a small CPU, and why:
 - prefix caching off: a rerun of the same prompts would otherwise reuse their cached keys and values and
   time nothing but decoding (measured: 2.7 s instead of 7.7 s), and the course's timings must be honest;
 - the KV cache takes `memory_fraction` of the memory vLLM sees (its default, 0.92, fails beside a notebook);
+- the engine core runs inside the worker (not in a process of its own): every prompt of a call is queued
+  before the first step, so bf16 answers reproduce exactly from run to run;
 - no LoRA: vLLM's LoRA kernels on a CPU made 48 answers take over 10 minutes instead of 12 s (measured);
   a merged adapter is served as a model.
 """
@@ -70,8 +72,11 @@ def worker_command(python: Path, model_path: Path, dtype: str, memory_fraction: 
 def worker_environment() -> dict[str, str]:
     """Offline, no telemetry, and every usable core for the engine's threads (none reserved)."""
     env = dict(os.environ)
+    # the engine core in the worker's own process: every prompt of a call is queued before the first step, so
+    # the batches (and bf16's rounding) are the same on every run; in its own process it can start stepping
+    # while prompts still arrive (measured: a lab's bf16 metrics then changed between two runs)
     env.update(paths._OFFLINE, VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1", VLLM_CPU_NUM_OF_RESERVED_CPU="0",
-               VLLM_CPU_OMP_THREADS_BIND=",".join(map(str, _usable_cpus())))
+               VLLM_CPU_OMP_THREADS_BIND=",".join(map(str, _usable_cpus())), VLLM_ENABLE_V1_MULTIPROCESSING="0")
     return env
 
 

@@ -7,10 +7,11 @@ JSON line per request read from stdin: {"prompts": [[token ids], ...], "max_toke
 "seed", "min_tokens"} -> {"choices": [{"text", "token_ids", "finish_reason"}, ...]} in the prompts' order, or
 {"error": "..."}. vLLM's own logs go to stderr (the parent keeps them in a file).
 
-Why the offline `LLM` and not vLLM's HTTP server: `LLM.generate` queues every prompt before the first step,
-so the same prompts are scheduled into the same batches on every run, and bf16 answers reproduce exactly
-(measured; through the server, whose requests arrive while the engine already runs, 48 answers were not
-reproducible). It also needs no port.
+Why the offline `LLM`, with its engine core in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0, set by the
+parent), and not vLLM's HTTP server: `LLM.generate` then queues every prompt before the first step, so the same
+prompts go into the same batches on every run and bf16 answers reproduce exactly. Through the server, or with
+the engine core in a process of its own, the engine can start stepping while prompts still arrive: measured,
+bf16 answers (and a lab's metrics) then changed between two runs. It also needs no port.
 """
 import argparse
 import json

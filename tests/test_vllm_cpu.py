@@ -31,6 +31,7 @@ def test_the_worker_gets_every_core_and_no_network():
     assert command[command.index("--dtype") + 1] == "bfloat16"
     env = vllm_cpu.worker_environment()
     assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0" and env["HF_HUB_OFFLINE"] == "1"
+    assert env["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"  # all prompts queued before the first step: reproducible
     assert env["VLLM_CPU_OMP_THREADS_BIND"].split(",") == [str(c) for c in vllm_cpu._usable_cpus()]
 
 
@@ -157,3 +158,17 @@ def test_the_engine_note_reports_the_engine_rows_or_how_to_install():
            "identical_to_today": stats.proportion([1, 1, 0, 1])}
     note = speed.engine_note([row])
     assert "bfloat16 5.1x" in note and "NOT reproducible" in note and "75%" in note
+
+
+def test_auto_backend_is_the_engine_where_installed(tiny_dataset, tmp_path, monkeypatch):
+    from labsutil import config
+
+    monkeypatch.setenv("LABS_VLLM_PYTHON", str(tmp_path / "python"))
+    cfg = config.setup("02", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path / "run"))
+    assert cfg.backend == "vllm-cpu"  # the ledger records the engine that answered, not "auto"
+    monkeypatch.delenv("LABS_VLLM_PYTHON")
+    monkeypatch.setattr(vllm_cpu.paths, "repo_root", lambda: None)
+    cfg = config.setup("02", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path / "run"))
+    assert cfg.backend == "transformers"
+    assert config.setup("01", profile="smoke", dataset_dir=str(tiny_dataset),
+                        run_dir=str(tmp_path / "run")).backend == "transformers"  # lab 01 needs torch's logits
