@@ -84,7 +84,7 @@ BACKEND_CHOICES = ("auto", "transformers", "vllm", "vllm-cpu", "ort-int4", "ort-
 
 def _engine_where_installed() -> dict[str, Param]:
     """`backend` auto for the RAG labs (02-04), which only generate: vLLM's CPU engine where `make vllm` installed
-    it (on lab 02's RAG prompts 4.7x the answers per second of fp32 at batch 8 in bf16, 2x torch's bf16 path,
+    it (on lab 02's RAG prompts 4.5x the answers per second of fp32 at batch 8 in bf16, 2x torch's bf16 path,
     answers reproducible; measured), else transformers."""
     return {"backend": _p(str, {"smoke": "auto", "workshop": "auto", "gpu": "vllm"}, choices=BACKEND_CHOICES,
                           help="generation backend; auto: vllm-cpu where `make vllm` installed vLLM's CPU engine, "

@@ -160,9 +160,10 @@ def answer_rate(llm, prompts: list[str], *, batch_size: int, bucket: bool, max_n
 def prefill_seconds(llm, prompts: list[str], *, batch_sizes=(1, 8), repeats: int = 2) -> dict:
     """The fastest time to only *read* the prompts (no token generated), over `batch_sizes` and `repeats`.
 
-    Every answering path must read its prompts first, so no path on this model, dtype and machine answers
-    faster than this: today's seconds over these seconds is the ceiling of any speed-up. Larger batches are
-    not tried: padding and activations that leave the cache make them read more slowly (measured).
+    Every answering path must read its prompts first, so no torch path on this model, dtype and machine answers
+    faster than this: today's seconds over these seconds is the ceiling of any torch speed-up (an engine with
+    other kernels, such as vLLM's, is not bound by it). Larger batches are not tried: padding and activations
+    that leave the cache make them read more slowly (measured).
     """
     from .rag import pipeline
 
