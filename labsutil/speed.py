@@ -302,7 +302,8 @@ def engine_note(rows: list[dict]) -> str:
         return "vLLM's CPU engine is not installed: `make vllm` (Linux x86_64) adds its paths to this bench"
     parts = [f"{r['dtype']} {r['speedup_vs_today']:.1f}x, {r['identical_to_today']} identical to today's answers, "
              f"{'reproducible' if r.get('reproducible') else 'NOT reproducible'} on a rerun" for r in engine]
-    return ("vLLM's CPU engine (labs that only generate: -p backend vllm-cpu -p dtype ...): " + "; ".join(parts))
+    return ("vLLM's CPU engine (labs 02-04 answer on it where installed; another lab that only generates can, with "
+            "-p backend vllm-cpu): " + "; ".join(parts))
 
 
 def recommend_dtype(rows: list[dict]) -> tuple[str, str]:
