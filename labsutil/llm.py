@@ -1,7 +1,7 @@
 """One interface for generation, whatever the backend.
 
     llm = LLM()                                    # default model, transformers backend
-    llm = LLM(backend="vllm-cpu", dtype="auto")    # vLLM's CPU engine (`make vllm`): ~3x fp32, ~5x bf16
+    llm = LLM(backend="vllm-cpu", dtype="auto")    # vLLM's CPU engine (`make vllm`; `make bench`)
     gens = llm.generate(["What is RAG?"], max_new_tokens=32)
     gens[0].text, gens[0].tokens_in, gens[0].tokens_out, gens[0].latency_s
     llm.loglikelihood("2 + 2 =", ["3", "4"])       # multiple-choice scoring
@@ -622,8 +622,8 @@ class _VLLMCpuBackend:
         choices = self.engine.complete(ids, max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                        seed=seed, min_tokens=min_new_tokens or 0)
         latency = time.perf_counter() - start
-        return [(c["text"], len(prompt), len(c.get("token_ids") or self.tokenizer(c["text"])["input_ids"]),
-                 latency, c["finish_reason"] == "stop") for prompt, c in zip(ids, choices)]
+        return [(c["text"], len(prompt), len(c["token_ids"]), latency, c["finish_reason"] == "stop")
+                for prompt, c in zip(ids, choices)]
 
     def loglikelihood(self, context: str, continuations: list[str], add_special_tokens: bool) -> list[float]:
         raise BackendUnavailable("backend 'vllm-cpu' generates only here; multiple-choice scoring needs "

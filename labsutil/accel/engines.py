@@ -108,7 +108,7 @@ class VllmCpuEngine(TorchEngine):
     kind = "vllm-cpu"
 
     def __init__(self, llm, *, weight_bytes: int, batch_size: int = 32):
-        self.start_seconds = llm._backend.engine.start_seconds
+        self.start_seconds = llm.load_seconds  # the engine's start (the model is already converted)
         super().__init__(llm, batch_size=batch_size, weight_bytes=weight_bytes)
 
     def perplexity(self, texts: Sequence[str], max_tokens: int = 256) -> float:
