@@ -135,6 +135,10 @@ def test_next_token_agreement_of_a_model_with_itself_is_one(llm4):
     pairs = [(text[:20], text[20:]) for text in TEXTS]
     result = distill.next_token_agreement(llm4.model, llm4.model, llm4.tokenizer, pairs)
     assert result["agreement"] == 1.0 and result["positions"] > 10
+    shared = distill.greedy_next_tokens(llm4.model, llm4.tokenizer, pairs)
+    other = distill.half_student(llm4.model)
+    assert distill.next_token_agreement(llm4.model, other, llm4.tokenizer, pairs, teacher_tokens=shared) == \
+        distill.next_token_agreement(llm4.model, other, llm4.tokenizer, pairs)
     assert distill.expected_tokens_per_call(0.0, 5) == 1.0
     assert distill.expected_tokens_per_call(0.5, 1) == pytest.approx(1.5)
     assert distill.expected_tokens_per_call(1.0, 4) == 5.0

@@ -149,30 +149,44 @@ def _fit(student, teacher, tokenizer, data, hp: dict) -> dict:
             "final_loss": curve[-1][1] if curve else None}
 
 
-def next_token_agreement(teacher, draft, tokenizer, pairs: Sequence[tuple[str, str]], max_tokens: int = 1024) -> dict:
+def _windows(tokenizer, pairs: Sequence[tuple[str, str]], max_tokens: int):
+    """Each (prefix, text) pair as input ids and the slice of logits that predict the text."""
+    import torch
+
+    for prefix, text in pairs:
+        head = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        tail = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not tail:
+            continue
+        ids = torch.tensor([(head + tail)[-max_tokens:]])
+        n_tail = min(len(tail), ids.shape[1] - 1)
+        yield ids, slice(ids.shape[1] - n_tail - 1, ids.shape[1] - 1)
+
+
+def greedy_next_tokens(model, tokenizer, pairs: Sequence[tuple[str, str]], max_tokens: int = 1024) -> list:
+    """The model's greedy next token at every position of each pair's continuation (one tensor per pair)."""
+    import torch
+
+    with torch.inference_mode():
+        return [model(input_ids=ids).logits[0, window].argmax(-1) for ids, window in
+                _windows(tokenizer, pairs, max_tokens)]
+
+
+def next_token_agreement(teacher, draft, tokenizer, pairs: Sequence[tuple[str, str]], max_tokens: int = 1024, *,
+                         teacher_tokens: list | None = None) -> dict:
     """How often the draft's greedy next token equals the teacher's on the continuation of each (prefix, text) pair.
 
     With the teacher's own greedy answers as continuations this is the per-token acceptance rate of greedy
     speculative decoding: a drafted token is kept exactly when the teacher would have chosen it. Only the
-    continuation's positions count (predicting the prompt is not what a draft does). Returns the agreement
-    (share), the positions compared and how many agreed.
+    continuation's positions count (predicting the prompt is not what a draft does). `teacher_tokens` (from
+    `greedy_next_tokens`) spares recomputing the teacher for every draft. Returns the agreement (share), the
+    positions compared and how many agreed.
     """
-    import torch
-
-    agree = total = 0
-    with torch.inference_mode():
-        for prefix, text in pairs:
-            head = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-            tail = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if not tail:
-                continue
-            ids = torch.tensor([(head + tail)[-max_tokens:]])
-            n_tail = min(len(tail), ids.shape[1] - 1)
-            window = slice(ids.shape[1] - n_tail - 1, ids.shape[1] - 1)  # logits that predict the continuation
-            t = teacher(input_ids=ids).logits[0, window].argmax(-1)
-            d = draft(input_ids=ids).logits[0, window].argmax(-1)
-            agree += int((t == d).sum())
-            total += int(t.numel())
+    if teacher_tokens is None:
+        teacher_tokens = greedy_next_tokens(teacher, tokenizer, pairs, max_tokens)
+    drafted = greedy_next_tokens(draft, tokenizer, pairs, max_tokens)
+    agree = sum(int((t == d).sum()) for t, d in zip(teacher_tokens, drafted))
+    total = sum(int(t.numel()) for t in teacher_tokens)
     rate = agree / total if total else float("nan")
     return {"agreement": rate, "positions": total, "agree": agree}
 

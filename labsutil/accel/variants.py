@@ -14,6 +14,9 @@ from ..tuning import cache
 from . import distill, engines, prune, quantize
 from .lab import Bench
 
+# answers whose tokens measure a draft's acceptance: ~24 x 25 tokens give the rate to about +-3 points, and every
+# draft and the teacher read each one at batch 1
+ACCEPTANCE_ANSWERS = 24
 ROUTES = ("int8_torchao", "ort_int4", "ort_fp32", "llamacpp", "vllm_cpu")
 
 
@@ -155,15 +158,19 @@ def _load(path):
 def speculative(bench: Bench, base, drafts: dict, timed: tuple = ("untrained", "distilled")) -> dict:
     """Assisted decoding of the fp32 teacher with each student as its draft, and prompt-lookup decoding.
 
-    Each draft's acceptance rate is measured on the teacher's own answers (next-token agreement). Greedy assisted
+    Each draft's acceptance rate is measured on the teacher's own answers (next-token agreement; the first
+    `ACCEPTANCE_ANSWERS` of them). Greedy assisted
     decoding keeps the teacher's answers: its quality is the teacher's, and the speed run's texts are compared.
     Returns name -> acceptance dict.
     """
     ref = bench.reference
     pairs = [(base.format(p, system=_system()), t) for p, t in zip(bench.prompts, ref.texts) if t]
+    pairs = pairs[:ACCEPTANCE_ANSWERS]
+    teacher_tokens = distill.greedy_next_tokens(base.model, base.tokenizer, pairs)  # once, for every draft
     acceptance = {}
     for name, (model, _) in drafts.items():
-        acceptance[name] = distill.next_token_agreement(base.model, model, base.tokenizer, pairs)
+        acceptance[name] = distill.next_token_agreement(base.model, model, base.tokenizer, pairs,
+                                                        teacher_tokens=teacher_tokens)
         if name not in timed:  # the acceptance of every draft; the slow end-to-end runs for before and after only
             continue
         engine = torch_engine(base.with_model(base.model, name=f"spec_{name}",
