@@ -6,6 +6,7 @@ import re
 import resource
 import string
 import sys
+import threading
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -70,6 +71,46 @@ def percentile(values: Sequence[float], q: float) -> float:
     pos = (len(data) - 1) * q / 100.0
     low, high = math.floor(pos), math.ceil(pos)
     return float(data[low] + (data[high] - data[low]) * (pos - low))
+
+
+class PeakMemory:
+    """The process's peak resident memory (MB) while the block runs, sampled every 20 ms; `added_mb`: that peak
+    above the memory the process held when the block began (what the block itself needed, give or take memory
+    the allocator kept from earlier work)."""
+
+    def __enter__(self):
+        import psutil
+
+        self._process = psutil.Process()
+        self.start = self.peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.mb = round(self.peak / 2**20, 1)
+        self.added_mb = round((self.peak - self.start) / 2**20, 1)
+
+
+def memory_metrics(memory: PeakMemory) -> dict:
+    """The ledger field of a training run's memory: the peak resident memory while it ran (the GPU's peak where
+    one is used). It includes what the process held before (the models a notebook keeps loaded)."""
+    peak = memory.mb
+    try:
+        import torch
+        if torch.cuda.is_available():
+            peak = max(peak, round(torch.cuda.max_memory_allocated() / 2**20, 1))
+    except ImportError:
+        pass
+    return {"peak_mem_mb": peak}
 
 
 def peak_mem_mb() -> float:

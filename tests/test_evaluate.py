@@ -84,3 +84,21 @@ def test_token_f1_matches_torchmetrics_squad():
               for i, (_, an, al) in enumerate(SQUAD_CASES)]
     assert np.mean(ours) == pytest.approx(float(squad(preds, target)["f1"]) / 100, abs=1e-6)
     assert 0 < np.mean(ours) < 1  # the cases are not all trivial
+
+
+def test_peak_memory_sees_what_the_block_allocates_and_not_what_came_before():
+    import time
+
+    from labsutil.evaluate import PeakMemory, memory_metrics
+
+    held = bytearray(64 * 2**20)  # before the block: in the process's memory, not added by the block
+    with PeakMemory() as quiet:
+        pass
+    with PeakMemory() as busy:
+        block = bytearray(96 * 2**20)
+        block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page so it is resident
+        time.sleep(0.2)  # several samples (every 20 ms) while it is held
+        del block
+    assert quiet.added_mb < 16 and busy.added_mb > 64
+    assert busy.mb >= busy.added_mb and memory_metrics(busy) == {"peak_mem_mb": busy.mb}
+    del held

@@ -16,36 +16,12 @@ model, prompt lookup) share their model's quality; the lossless ones are checked
 from __future__ import annotations
 
 import gc
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from .. import stats
-
-
-class PeakMemory:
-    """The process's peak resident memory (MB) while the block runs, sampled every 20 ms."""
-
-    def __enter__(self):
-        import psutil
-
-        self._process = psutil.Process()
-        self.peak = self._process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-        self.mb = round(self.peak / 2**20, 1)
+from ..evaluate import PeakMemory  # noqa: F401  (measure_speed's sampler; also used by the trainers)
 
 
 def _cycle(prompts: Sequence[str], count: int) -> list[str]:

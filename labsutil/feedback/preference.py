@@ -184,7 +184,7 @@ def train_preference(method: str, base_model: str | Path, dataset, hp: Preferenc
                                     what=what or "this feedback", use_cache=cache)
     if card is not None:
         return _finish(PreferenceResult(method, base_model, folder, key, True, card))
-    from ..evaluate import peak_mem_mb
+    from ..evaluate import PeakMemory, memory_metrics
     from ..tuning.train import _datasets_progress, _quiet_progress_callback, load_base, parameter_counts
 
     score_labelled_tokens_only()  # the log-probs of the answers only, not of the prompt tokens
@@ -208,7 +208,8 @@ def train_preference(method: str, base_model: str | Path, dataset, hp: Preferenc
             trainer.add_callback(_quiet_progress_callback())
         trainable, total = parameter_counts(trainer.model)
         start = time.perf_counter()
-        output = trainer.train()
+        with PeakMemory() as memory:  # sampled during this run, not the process's lifetime peak
+            output = trainer.train()
         seconds = time.perf_counter() - start
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         card = {
@@ -217,7 +218,7 @@ def train_preference(method: str, base_model: str | Path, dataset, hp: Preferenc
             "data": {"fingerprint": cache_mod.data_fingerprint(dataset), "examples": len(dataset)},
             "hyperparameters": hp.as_dict(), "train_seconds": round(seconds, 3),
             "metrics": {"trainable_params": trainable, "total_params": total, "trainable_share": trainable / total,
-                        "peak_mem_mb": peak_mem_mb(), "steps": int(trainer.state.global_step),
+                        **memory_metrics(memory), "steps": int(trainer.state.global_step),
                         "examples": kept, "dropped_too_long": len(dataset) - kept, "train_loss_mean": round(float(output.training_loss), 5),
                         "initial_loss": round(float(losses[0]), 5) if losses else None,
                         "final_loss": round(float(losses[-1]), 5) if losses else None,

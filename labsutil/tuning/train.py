@@ -66,10 +66,17 @@ class TrainResult:
         """The training numbers for a ledger row's `metrics` (design.md section 7b)."""
         keep = ("trainable_params", "total_params", "trainable_share", "size_mb", "initial_loss", "final_loss",
                 "probe_rows", "steps", "examples")
-        return {**{k: self.metrics[k] for k in keep}, "from_cache": int(self.from_cache)}
+        return {**{k: self.metrics[k] for k in keep}, "from_cache": int(self.from_cache),
+                "train_state_mb": train_state_mb(self.metrics["trainable_params"])}
 
     def ledger_cost(self) -> dict:
         return {"train_seconds": round(self.train_seconds, 2), "peak_mem_mb": self.metrics["peak_mem_mb"]}
+
+
+def train_state_mb(trainable_params: int) -> float:
+    """What training holds per trainable weight, computed: its gradient and AdamW's two moments, 12 bytes in fp32
+    (the measured peak memory also holds the model and whatever the process loaded before)."""
+    return round(trainable_params * 12 / 2**20, 1)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -278,7 +285,7 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
     if card is not None:
         return TrainResult(method, base_model, folder, key, True, card)
 
-    from ..evaluate import peak_mem_mb
+    from ..evaluate import PeakMemory, memory_metrics
 
     with tempfile.TemporaryDirectory(prefix="labsutil-train-") as workdir:
         probe = probe_rows(train_dataset)
@@ -287,7 +294,8 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
         trainable, total = parameter_counts(trainer.model)
         loss_before = trainer.evaluate()["eval_loss"]
         start = time.perf_counter()
-        output = trainer.train()
+        with PeakMemory() as memory:  # sampled during this run: the process's lifetime peak mixes earlier runs in
+            output = trainer.train()
         seconds = time.perf_counter() - start
         loss_after = trainer.evaluate()["eval_loss"]
         curve = _loss_curve(trainer.state.log_history)
@@ -302,7 +310,7 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
             "metrics": {
                 "trainable_params": trainable, "total_params": total,
                 "trainable_share": trainable / total if total else float("nan"),
-                "peak_mem_mb": peak_mem_mb(),  # of this process so far (training is usually its largest use)
+                **memory_metrics(memory),
                 # the loss on the same probe rows (the first rows of the data) before and after training
                 "initial_loss": round(float(loss_before), 5), "final_loss": round(float(loss_after), 5),
                 "probe_rows": len(probe),
