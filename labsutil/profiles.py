@@ -7,6 +7,9 @@ each profile. A notebook's `parameters` cell sets a parameter to `None` to mean
 Profiles (design.md section 5):
 - smoke: CI; small slices and few steps, every notebook well under 2 minutes.
 - workshop: the default; meaningful results on a 2-core CPU, each lab under 8 minutes.
+- extended: a 2-core CPU with time to spare (self-paced learners, teams): the labs whose workshop run is cut
+  to fit 8 minutes (05 and 08) train longer and answer more questions here, for narrower intervals;
+  every parameter without an `extended` value takes its workshop value.
 - gpu: a larger model, the vLLM backend, full evaluation sets, LLM-judged metrics.
 """
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PROFILES = ("smoke", "workshop", "gpu")
+PROFILES = ("smoke", "workshop", "extended", "gpu")
+FALLBACK_PROFILE = {"extended": "workshop"}  # a profile that declares only what it changes
 DEFAULT_PROFILE = "workshop"
 
 DEFAULT_LLM = "smollm2-135m-instruct"
@@ -38,6 +42,8 @@ class Param:
 
     def value_for(self, profile: str) -> Any:
         if isinstance(self.default, dict):
+            if profile not in self.default and profile in FALLBACK_PROFILE:
+                return self.value_for(FALLBACK_PROFILE[profile])
             return self.default[profile]
         return self.default
 
@@ -252,12 +258,11 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                              help="tokens the LLM may write per document when extracting triples"),
     },
     "05": {
-        # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured): a LoRA step on 8 fact examples of ~70
-        # tokens takes ~3.1 s in fp32, ~2.7 s in bf16 mixed precision (20-step runs); on 8 document blocks of
-        # 256 tokens ~19 s / ~11 s. Scoring one model (60 closed-book answers, 88 + 100 multiple-choice
-        # questions) ~45 s in fp32 at batch 8, ~20 s in bf16 at batch 32. The workshop trains 15 models (6
-        # recipes, 3 more methods, a sweep of 6 short runs; 571 s of training) and scores 10: 17 min cold in
-        # bf16 (21 before tuning.labelled_scoring), 33 in fp32 before it.
+        # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured 2026-12-01): a LoRA step on 8 fact examples
+        # of ~70 tokens takes ~1 s in bf16 mixed precision, on 8 document blocks of 160 tokens ~4 s; scoring one
+        # model (60 closed-book answers, ~110 multiple-choice questions, 50 control items) ~15 s at batch 32.
+        # The workshop trains 15 models of 10 steps (6 recipes, 3 more methods, a sweep of 6 runs of 3 steps):
+        # ~7 min cold. `extended` trains 20 steps (sweep 5) and scores 100 control items: ~17 min cold.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, None, min=1, nullable=True,
                      help="trained-document test questions evaluated per model (None: all of them; "
@@ -282,7 +287,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "lora_alpha_ratio": _p(float, 2.0, min=0.01, max=1000.0,
                                help="LoRA alpha = ratio x rank (scale alpha / r stays constant; Biderman et al. use 2)"),
         "virtual_tokens": _p(int, 20, min=1, max=512, help="soft-prompt length of prompt tuning (Lester et al.)"),
-        "train_steps": _p(int, {"smoke": 2, "workshop": 20, "gpu": 300}, min=1, max=1000000,
+        "train_steps": _p(int, {"smoke": 2, "workshop": 10, "extended": 20, "gpu": 300}, min=1, max=1000000,
                           help="optimizer steps of every training run (the same compute for every recipe and method)"),
         "train_batch_size": _p(int, {"smoke": 2, "workshop": 8, "gpu": 16}, min=1, max=4096,
                                help="training examples per step"),
@@ -298,9 +303,9 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "lr_sweep": _p(str, {"smoke": "", "workshop": "1,3", "gpu": "0.1,0.3,1,3,10"},
                        help="comma-separated multiples of each method's default learning rate tried on the "
                             "facts-once data; the lowest final training loss wins ('' skips the sweep)"),
-        "lr_sweep_steps": _p(int, {"smoke": 2, "workshop": 5, "gpu": 50}, min=1, max=100000,
+        "lr_sweep_steps": _p(int, {"smoke": 2, "workshop": 3, "extended": 5, "gpu": 50}, min=1, max=100000,
                              help="optimizer steps of each sweep run"),
-        "control_n": _p(int, {"smoke": 8, "workshop": 100, "gpu": None}, min=1, nullable=True,
+        "control_n": _p(int, {"smoke": 8, "workshop": 50, "extended": 100, "gpu": None}, min=1, nullable=True,
                         help="control-set questions (general knowledge) scored per model for forgetting (None: all)"),
         "merge_prompts": _p(int, {"smoke": 4, "workshop": 16, "gpu": 16}, min=1, max=1000,
                             help="prompts on which merged and unmerged LoRA must give the same greedy answers"),
@@ -415,14 +420,18 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                help="tokens generated per answer by the quoting variant (quote, then answer)"),
     },
     "08": {
-        # Sizing (SmolLM2-135M, 2-core CPU, measured): fp32 decodes 16 tok/s at batch 1 after a RAG prompt of ~330
-        # tokens, whose prefill (~640 tok/s, compute-bound) is most of a short answer's time. Quality is measured
-        # once per model (14 models), speed per variant (23); the workshop profile takes ~25 minutes.
-        "n_eval": _p(int, {"smoke": 4, "workshop": 60, "gpu": 200}, min=1, nullable=True,
+        # Sizing (SmolLM2-135M, 2-core CPU, measured): fp32 decodes ~20 tok/s at batch 1 after a RAG prompt, whose
+        # prefill (~640 tok/s, compute-bound) is most of a short answer's time: one chunk per prompt (top_k 1)
+        # instead of two cuts every quality pass by a third. Quality is measured once per model, speed per
+        # variant. The workshop (50 questions, batch sizes up to 32, 2 speed prompts of 24 tokens, pruning at 50% only,
+        # 16 calibration texts, 10 distillation steps): see README for its time; `extended` (60 questions, two
+        # chunks, batch 64 too, 4 speed prompts of 32 tokens, pruning at 30% and 50%, 32 calibration texts, 40
+        # distillation steps) ~19 minutes.
+        "n_eval": _p(int, {"smoke": 4, "workshop": 50, "extended": 60, "gpu": 200}, min=1, nullable=True,
                      help="test questions every model answers (lab 02's RAG prompts; None: all)"),
         "heldout_texts": _p(int, {"smoke": 2, "workshop": 4, "gpu": 32}, min=1, max=10000,
                             help="held-out documents (first 256 tokens each) for every model's perplexity"),
-        "top_k": _p(int, {"smoke": 1, "workshop": 2, "gpu": 3}, min=1, max=20,
+        "top_k": _p(int, {"smoke": 1, "workshop": 1, "extended": 2, "gpu": 3}, min=1, max=20,
                     help="retrieved chunks in each prompt (lab 02's pipeline; on a CPU the prompt's prefill is "
                          "most of the time of a short answer: 2 chunks instead of 3 saves a third)"),
         "max_new_tokens": _p(int, {"smoke": 8, "workshop": 32, "gpu": 32}, min=4, max=4096,
@@ -430,13 +439,13 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "quality_batch_size": _p(int, {"smoke": 8, "workshop": 32, "gpu": 64}, min=1, max=1024,
                                  help="batch size of the quality measurement of torch models (fp32 answers do not "
                                       "depend on it; bf16 answers do)"),
-        "speed_prompts": _p(int, {"smoke": 1, "workshop": 4, "gpu": 16}, min=1, max=1024,
+        "speed_prompts": _p(int, {"smoke": 1, "workshop": 2, "extended": 4, "gpu": 16}, min=1, max=1024,
                             help="prompts decoded per speed run (cycled to fill a batch)"),
-        "speed_tokens": _p(int, {"smoke": 4, "workshop": 32, "gpu": 64}, min=2, max=4096,
+        "speed_tokens": _p(int, {"smoke": 4, "workshop": 24, "extended": 32, "gpu": 64}, min=2, max=4096,
                            help="tokens decoded per prompt in the speed runs (fixed length: the same work for all)"),
         "repeats": _p(int, {"smoke": 1, "workshop": 2, "gpu": 3}, min=1, max=20,
                       help="speed runs per variant; the fastest is kept (other load only slows a run)"),
-        "batch_sizes": _p(str, {"smoke": "1,2", "workshop": "1,8,32,64", "gpu": "1,8,32,64"},
+        "batch_sizes": _p(str, {"smoke": "1,2", "workshop": "1,8,32", "extended": "1,8,32,64", "gpu": "1,8,32,64"},
                           help="comma-separated batch sizes of the throughput sweep (transformers backend)"),
         "bf16": _p(str, "auto", choices=("auto", "yes", "no"),
                    help="measure bf16 (auto: only where the CPU computes bf16 natively)"),
@@ -445,13 +454,13 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                  "gpu": "int8_torchao,ort_int4,ort_fp32,llamacpp"},
                            help="quantization/engine routes (int8_torchao, ort_int4, ort_fp32, llamacpp, vllm_cpu; a "
                                 "route whose package or engine is missing is skipped with a note)"),
-        "prune_amounts": _p(str, {"smoke": "0.5", "workshop": "0.3,0.5", "gpu": "0.3,0.5"},
+        "prune_amounts": _p(str, {"smoke": "0.5", "workshop": "0.5", "extended": "0.3,0.5", "gpu": "0.3,0.5"},
                             help="unstructured pruning shares (comma-separated; '' skips pruning)"),
         "drop_layers": _p(float, 0.2, min=0.0, max=0.9,
                           help="share of decoder layers removed by structured pruning (0 skips it)"),
-        "calibration_texts": _p(int, {"smoke": 2, "workshop": 32, "gpu": 128}, min=1, max=100000,
+        "calibration_texts": _p(int, {"smoke": 2, "workshop": 16, "extended": 32, "gpu": 128}, min=1, max=100000,
                                 help="training-corpus passages used to calibrate Wanda and the layer choice"),
-        "distill_steps": _p(int, {"smoke": 2, "workshop": 40, "gpu": 1000}, min=0, max=1000000,
+        "distill_steps": _p(int, {"smoke": 2, "workshop": 10, "extended": 40, "gpu": 1000}, min=0, max=1000000,
                             help="optimizer steps of each student (distilled, and the control without teacher; "
                                  "0 skips distillation)"),
         "distill_batch_size": _p(int, {"smoke": 2, "workshop": 4, "gpu": 16}, min=1, max=4096,

@@ -11,6 +11,21 @@ def test_profile_values_apply(tiny_dataset, tmp_path):
     assert workshop.n_eval == 60
 
 
+def test_extended_profile_takes_workshop_values_except_its_own(tiny_dataset):
+    from labsutil.profiles import lab_params
+
+    ext = config.resolve("05", profile="extended", dataset_dir=str(tiny_dataset))
+    workshop = config.resolve("05", profile="workshop", dataset_dir=str(tiny_dataset))
+    own = {name for name, spec in lab_params("05").items()
+           if isinstance(spec.default, dict) and "extended" in spec.default}
+    assert own, "lab 05 declares the values it changes in the extended profile"
+    assert ext.profile == "extended"
+    for name in lab_params("05"):
+        if name not in own and name not in ("profile", "run_dir"):
+            assert ext[name] == workshop[name], name
+    assert any(ext[name] != workshop[name] for name in own)
+
+
 def test_explicit_value_overrides_profile(tiny_dataset):
     cfg = config.resolve("00", profile="smoke", dataset_dir=str(tiny_dataset), n_eval=5, seed=3)
     assert (cfg.n_eval, cfg.seed) == (5, 3)
@@ -111,3 +126,11 @@ def test_every_lab_parameters_cell_lists_exactly_the_declared_parameters():
         declared = lab_params(path.name[:2])
         assert sorted(listed) == sorted(declared), (path.name, sorted(set(listed) ^ set(declared)))
         assert len(listed) == len(set(listed)), path.name
+
+
+@pytest.mark.parametrize("profile", ["smoke", "workshop", "extended", "gpu"])
+def test_every_lab_resolves_in_every_profile(profile, tiny_dataset):
+    from labsutil.profiles import LAB_PARAMS
+
+    for lab in ["00", *LAB_PARAMS]:
+        assert config.resolve(lab, profile=profile, dataset_dir=str(tiny_dataset)).profile == profile

@@ -459,3 +459,36 @@ def test_lab_hyperparameters_come_from_the_config(tiny_dataset, tmp_path):
     assert lora.max_steps == cfg.train_steps and lora.batch_size == cfg.train_batch_size
     prompt = hparams.check("prompt_tuning", hparams.for_lab(cfg, "prompt_tuning", steps=2, learning_rate=0.1))
     assert prompt.virtual_tokens == cfg.virtual_tokens and prompt.max_steps == 2 and prompt.learning_rate == 0.1
+
+
+def _answers(cfg, variant: str, correct: list[bool]) -> None:
+    from labsutil import ledger
+
+    ledger.record_answers(cfg, variant, [{"qid": f"q{i}", "correct": c} for i, c in enumerate(correct)])
+
+
+@pytest.mark.parametrize("gained, label", [(12, "agrees"), (2, "cannot be decided")])
+def test_against_base_gives_the_paired_verdict_and_says_when_fine_tuning_is_not_shown_to_help(
+        tiny_dataset, tmp_path, gained, label):
+    from labsutil import config, stats
+    from labsutil.tuning import evaluation
+
+    cfg = config.setup("05", profile="smoke", dataset_dir=str(tiny_dataset), run_dir=str(tmp_path / "run"))
+    n = 40
+    base = [False] * n
+    tuned = [i < gained for i in range(n)]
+    _answers(cfg, "base", base)
+    _answers(cfg, "recipe/facts", tuned)
+    _answers(cfg, "recipe/qa", base)
+
+    def row(correct):
+        est = stats.proportion(correct)
+        return {"answer_accuracy": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high, "n": n,
+                "mc_accuracy": 0.3, "mc_chance": 0.25, "initial_loss": 2.0, "final_loss": 1.0}
+
+    rows = {"base": row(base), "recipe/facts": row(tuned), "recipe/qa": row(base)}
+    assert evaluation.best_tuned(rows) == "recipe/facts"
+    lines = evaluation.against_base(rows, cfg.run_dir)
+    assert f"{label} at n = {n}" in lines[1]
+    assert any("NOT shown to beat" in line for line in lines) == (label != "agrees")
+    assert f"best fine-tuned (recipe/facts) {gained / n:.0%}" in lines[0]

@@ -157,12 +157,57 @@ def load_llm(result, cfg):
                            merge_adapter=backend == "transformers")
 
 
+def best_tuned(rows: dict[str, dict]) -> str | None:
+    """The fine-tuned variant (recipe or method) with the highest closed-book accuracy."""
+    tuned = [v for v in rows if v.startswith(("recipe/", "method/"))]
+    return max(tuned, key=lambda v: rows[v].get("answer_accuracy") or 0) if tuned else None
+
+
+def paired_answers(run_dir, lab: str, a: str, b: str, suffix: str = ""):
+    """Paired comparison of two variants' kept per-question answers (None where either is missing or the
+    questions differ)."""
+    from .. import ledger, stats
+
+    if run_dir is None:
+        return None
+    first, second = (ledger.read_answers(run_dir, lab, v + suffix) for v in (a, b))
+    if not first or not second or [x["qid"] for x in first] != [x["qid"] for x in second]:
+        return None
+    return stats.paired_binary([x["correct"] for x in first], [x["correct"] for x in second], names=(a, b))
+
+
+def against_base(rows: dict[str, dict], run_dir, lab: str = "05") -> list[str]:
+    """Does the best fine-tuned model beat the base model on closed-book answers? The paired verdict on the same
+    questions, and where it does not (or cannot be shown to), what did move: the training loss and the
+    multiple-choice accuracy."""
+    from .. import stats
+
+    best = best_tuned(rows)
+    if best is None or "base" not in rows:
+        return []
+    m, b = rows[best], rows["base"]
+    lines = [f"closed-book accuracy on {b['n']} trained-document questions: base {b['answer_accuracy']:.0%} "
+             f"[{b['ci_low']:.0%}, {b['ci_high']:.0%}], best fine-tuned ({best}) {m['answer_accuracy']:.0%} "
+             f"[{m['ci_low']:.0%}, {m['ci_high']:.0%}]"]
+    comparison = paired_answers(run_dir, lab, "base", best)
+    verdict = stats.verdict(comparison, "b>a", claim=f"{best} beats the base model") if comparison else None
+    if verdict is not None:
+        lines.append(verdict.text)
+    if verdict is None or verdict.label != "agrees":
+        lines.append(f"So fine-tuning is NOT shown to beat the base model on closed-book answers here. What did move: "
+                     f"its training loss ({m.get('initial_loss')} -> {m.get('final_loss')})"
+                     + (f" and multiple-choice accuracy (base {b['mc_accuracy']:.0%} -> {m['mc_accuracy']:.0%}; "
+                        f"chance {b.get('mc_chance', 0.25):.0%})" if "mc_accuracy" in m and "mc_accuracy" in b else "")
+                     + ".")
+    return lines
+
+
 def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int], first_rank: int,
                          run_dir=None, lab: str = "05") -> list[str]:
     """Each published direction with this run's numbers and, where the per-question answers were kept (the
     ledger's sidecars, `run_dir`), a paired comparison on the same questions and its verdict: agrees,
     disagrees, or cannot be decided at this n. `rows`: variant -> ledger metrics."""
-    from .. import ledger, stats
+    from .. import stats
     from .recipes import describe
 
     def acc(variant: str, key: str = "answer_accuracy"):
@@ -172,12 +217,7 @@ def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int]
         return "n/a" if value is None else f"{value:.0%}"
 
     def paired(a: str, b: str, suffix: str = ""):
-        if run_dir is None:
-            return None
-        first, second = (ledger.read_answers(run_dir, lab, v + suffix) for v in (a, b))
-        if not first or not second or [x["qid"] for x in first] != [x["qid"] for x in second]:
-            return None
-        return stats.paired_binary([x["correct"] for x in first], [x["correct"] for x in second], names=(a, b))
+        return paired_answers(run_dir, lab, a, b, suffix)
 
     def judged(claim: str, a: str, b: str, expected: str = "b>a", suffix: str = "") -> str:
         comparison = paired(a, b, suffix)
@@ -185,8 +225,7 @@ def published_directions(rows: dict[str, dict], *, top_k: int, ks: Sequence[int]
             return f"{claim}: {a} {pct(acc(a))} vs {b} {pct(acc(b))} (no per-question answers: not decided)"
         return stats.verdict(comparison, expected, claim=claim).text
 
-    tuned = [v for v in rows if v.startswith(("recipe/", "method/"))]
-    best = max(tuned, key=lambda v: acc(v) or 0) if tuned else None
+    best = best_tuned(rows)
     lines = []
     if best and f"rag_k{top_k}" in rows:
         lines.append(judged(f"Ovadia et al. 2023, RAG above fine-tuning for new facts (RAG k={top_k} vs {best})",

@@ -63,6 +63,9 @@ def check(rows, run_dir):
     lora = f"method/lora_r{ranks[0]}"
     if "method/full" in share:
         assert share["method/full"] == 1.0 and size["method/full"] > size.get(lora, 0)
+    state = {v: by[v]["metrics"].get("train_state_mb") for v in method_rows}
+    if "method/full" in state and lora in state and None not in (state["method/full"], state[lora]):
+        assert state["method/full"] > 10 * state[lora] > 0  # gradients and AdamW moments of 100% vs ~2% of weights
     if "method/prompt_tuning" in share and lora in share:
         assert share["method/prompt_tuning"] < share[lora] < 1.0
         assert size["method/prompt_tuning"] < size[lora]
