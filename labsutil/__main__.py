@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .profiles import PROFILES
+from .profiles import DEFAULT_PROFILE, PROFILES
 
 
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m labsutil run", description="Execute the labs in order.")
-    parser.add_argument("--profile", default="workshop", choices=PROFILES)
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES)
     parser.add_argument("--labs", nargs="*", help="lab numbers or name prefixes, e.g. 00 03 (default: all)")
     parser.add_argument("--params", help="YAML file of parameters (top level: all labs; under '03': that lab)")
     parser.add_argument("--run-id", help="name of the run folder under runs/ (default: timestamp-profile)")

@@ -83,6 +83,7 @@ class PeakMemory:
 
         self._process = psutil.Process()
         self.start = self.peak = self._process.memory_info().rss
+        _reset_gpu_peak()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -100,9 +101,16 @@ class PeakMemory:
         self.added_mb = round((self.peak - self.start) / 2**20, 1)
 
 
+def _reset_gpu_peak() -> None:
+    torch = sys.modules.get("torch")  # only when torch is in use already: importing it costs seconds
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
 def memory_metrics(memory: PeakMemory) -> dict:
-    """The ledger field of a training run's memory: the peak resident memory while it ran (the GPU's peak where
-    one is used). It includes what the process held before (the models a notebook keeps loaded)."""
+    """The ledger field of a training run's memory: the peak resident memory while it ran, or on a GPU the device's
+    peak allocation during the run when that is larger. It includes what the process held before (the models a
+    notebook keeps loaded)."""
     peak = memory.mb
     try:
         import torch

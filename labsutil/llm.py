@@ -644,7 +644,7 @@ class _VLLMBackend:
             has_cuda = False
         if not has_cuda:
             raise BackendUnavailable("backend 'vllm' needs a CUDA GPU and none is visible; "
-                                     "use backend='transformers' (the smoke and workshop profiles do)")
+                                     "use backend='transformers' (the CPU profiles do)")
         try:
             import vllm
         except ImportError as err:

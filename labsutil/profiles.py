@@ -261,7 +261,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured 2026-12-01): a LoRA step on 8 fact examples
         # of ~70 tokens takes ~1 s in bf16 mixed precision, on 8 document blocks of 160 tokens ~4 s; scoring one
         # model (60 closed-book answers, ~110 multiple-choice questions, 50 control items) ~15 s at batch 32.
-        # The workshop trains 15 models of 10 steps (6 recipes, 3 more methods, a sweep of 6 runs of 3 steps):
+        # The workshop trains 9 models of 10 steps (6 recipes, 3 more methods) and a sweep of 6 runs of 3 steps:
         # ~7 min cold. `extended` trains 20 steps (sweep 5) and scores 100 control items: ~17 min cold.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, None, min=1, nullable=True,
@@ -433,7 +433,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                             help="held-out documents (first 256 tokens each) for every model's perplexity"),
         "top_k": _p(int, {"smoke": 1, "workshop": 1, "extended": 2, "gpu": 3}, min=1, max=20,
                     help="retrieved chunks in each prompt (lab 02's pipeline; on a CPU the prompt's prefill is "
-                         "most of the time of a short answer: 2 chunks instead of 3 saves a third)"),
+                         "most of the time of a short answer: every chunk fewer saves a share of every pass)"),
         "max_new_tokens": _p(int, {"smoke": 8, "workshop": 32, "gpu": 32}, min=4, max=4096,
                              help="tokens generated per answer in the quality measurement"),
         "quality_batch_size": _p(int, {"smoke": 8, "workshop": 32, "gpu": 64}, min=1, max=1024,

@@ -32,7 +32,7 @@ def test_explicit_value_overrides_profile(tiny_dataset):
 
 
 @pytest.mark.parametrize("params, names", [
-    ({"profile": "nope"}, ["'profile'", "'smoke'", "'workshop'", "'gpu'"]),
+    ({"profile": "nope"}, ["'profile'", "'smoke'", "'workshop'", "'extended'", "'gpu'"]),
     ({"seed": "zero"}, ["'seed'", "'zero'", "int"]),
     ({"seed": 1.5}, ["'seed'", "int"]),
     ({"n_eval": 0}, ["'n_eval'", "minimum"]),
@@ -132,5 +132,5 @@ def test_every_lab_parameters_cell_lists_exactly_the_declared_parameters():
 def test_every_lab_resolves_in_every_profile(profile, tiny_dataset):
     from labsutil.profiles import LAB_PARAMS
 
-    for lab in ["00", *LAB_PARAMS]:
+    for lab in LAB_PARAMS:
         assert config.resolve(lab, profile=profile, dataset_dir=str(tiny_dataset)).profile == profile

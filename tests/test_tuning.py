@@ -491,4 +491,9 @@ def test_against_base_gives_the_paired_verdict_and_says_when_fine_tuning_is_not_
     lines = evaluation.against_base(rows, cfg.run_dir)
     assert f"{label} at n = {n}" in lines[1]
     assert any("NOT shown to beat" in line for line in lines) == (label != "agrees")
-    assert f"best fine-tuned (recipe/facts) {gained / n:.0%}" in lines[0]
+    assert f"best fine-tuned (recipe/facts, the best of 2 variants on these questions) {gained / n:.0%}" in lines[0]
+    assert any("likely smaller" in line for line in lines) == (label == "agrees")  # chosen on the same questions
+    assert lines[-1].startswith("recipe/facts: training loss 2.0 -> 1.0; multiple-choice accuracy")
+    rows["recipe/facts"]["final_loss"] = None
+    rows["recipe/facts"]["ci_low"] = None
+    assert "no per-question answers" in evaluation.against_base(rows, tmp_path / "elsewhere")[1]

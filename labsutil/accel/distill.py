@@ -185,6 +185,8 @@ def next_token_agreement(teacher, draft, tokenizer, pairs: Sequence[tuple[str, s
     if teacher_tokens is None:
         teacher_tokens = greedy_next_tokens(teacher, tokenizer, pairs, max_tokens)
     drafted = greedy_next_tokens(draft, tokenizer, pairs, max_tokens)
+    if len(drafted) != len(teacher_tokens) or any(t.shape != d.shape for t, d in zip(teacher_tokens, drafted)):
+        raise ValueError("teacher_tokens come from other pairs (or another max_tokens) than the draft's")
     agree = sum(int((t == d).sum()) for t, d in zip(teacher_tokens, drafted))
     total = sum(int(t.numel()) for t in teacher_tokens)
     rate = agree / total if total else float("nan")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .. import stats
-from ..evaluate import PeakMemory  # noqa: F401  (measure_speed's sampler; also used by the trainers)
+from ..evaluate import PeakMemory
 
 
 def _cycle(prompts: Sequence[str], count: int) -> list[str]:

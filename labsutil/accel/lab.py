@@ -362,6 +362,7 @@ def record_serving(bench: Bench, names: Sequence[str], base: str = "rag") -> lis
                             "latency_p50_s": round(float(np.percentile(lat, 50)), 3),
                             "latency_p95_s": round(float(np.percentile(lat, 95)), 3)},
                       params={"roi_approach": f"serving:{name}", "roi_base": base, "device": "cpu",
+                              "top_k": bench.cfg.top_k,  # chunks per prompt: fewer than lab 02's reads fewer tokens
                               "batch_size": quality.extra["batch_size"], "engine": by[name]["params"]["engine"]},
                       answers=[{"qid": q.qid, "correct": c, "text": t}
                                for q, c, t in zip(bench.questions, quality.correct, quality.texts)])

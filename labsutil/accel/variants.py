@@ -14,8 +14,8 @@ from ..tuning import cache
 from . import distill, engines, prune, quantize
 from .lab import Bench
 
-# answers whose tokens measure a draft's acceptance: ~24 x 25 tokens give the rate to about +-3 points, and every
-# draft and the teacher read each one at batch 1
+# answers whose tokens measure a draft's acceptance (every profile): ~24 x 25 tokens give the rate to about +-4
+# points (more, as tokens of one answer are correlated), and every draft and the teacher read each one at batch 1
 ACCEPTANCE_ANSWERS = 24
 ROUTES = ("int8_torchao", "ort_int4", "ort_fp32", "llamacpp", "vllm_cpu")
 

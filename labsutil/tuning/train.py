@@ -70,7 +70,10 @@ class TrainResult:
                 "train_state_mb": train_state_mb(self.metrics["trainable_params"])}
 
     def ledger_cost(self) -> dict:
-        return {"train_seconds": round(self.train_seconds, 2), "peak_mem_mb": self.metrics["peak_mem_mb"]}
+        # cards from before 2026-12 hold the process's lifetime peak, not this run's: not reported as this run's
+        per_run = self.metrics.get("peak_mem_scope") == "run"
+        return {"train_seconds": round(self.train_seconds, 2),
+                "peak_mem_mb": self.metrics["peak_mem_mb"] if per_run else None}
 
 
 def train_state_mb(trainable_params: int) -> float:
@@ -310,7 +313,7 @@ def train(method: str, base_model: str, train_dataset, hp: Hyperparameters | Map
             "metrics": {
                 "trainable_params": trainable, "total_params": total,
                 "trainable_share": trainable / total if total else float("nan"),
-                **memory_metrics(memory),
+                **memory_metrics(memory), "peak_mem_scope": "run",
                 # the loss on the same probe rows (the first rows of the data) before and after training
                 "initial_loss": round(float(loss_before), 5), "final_loss": round(float(loss_after), 5),
                 "probe_rows": len(probe),

@@ -51,7 +51,9 @@ def check(rows, run_dir):
             assert m["n"] == n and m["control_accuracy_n"] == control_n, variant
             assert m["forgetting"] == round(by["base"]["metrics"]["control_accuracy"] - m["control_accuracy"], 4)
             # training numbers are recorded, and the loss fell
-            assert row["cost"]["train_seconds"] > 0 and row["cost"]["peak_mem_mb"] > 0, variant
+            assert row["cost"]["train_seconds"] > 0, variant
+            # sampled during the run; a card from before that change reports none rather than a lifetime peak
+            assert (row["cost"]["peak_mem_mb"] or 0) > 0 or m["from_cache"], variant
             assert m["size_mb"] > 0 and m["steps"] >= 1 and m["trainable_params"] >= 1, variant
             # the loss on the same probe rows before and after training
             assert m["probe_rows"] >= 1 and m["final_loss"] < m["initial_loss"], (variant, m["initial_loss"],
