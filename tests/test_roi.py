@@ -213,6 +213,16 @@ def test_serving_variant_losing_quality_is_dropped(tmp_path):
     assert "serving:int8" in g.dropped and "loses quality" in g.dropped["serving:int8"]
 
 
+def test_serving_variant_on_shorter_prompts_is_flagged(tmp_path):
+    rows = synthetic_rows() + [
+        answered("08", "bf16", 0.5, tin=100, roi_approach="serving:bf16", roi_base="rag", top_k=1),
+        answered("08", "fp32", 0.5, tin=2400, roi_approach="serving:fp32", roi_base="rag", top_k=3)]
+    g = A.gather(write_ledger(tmp_path / "run", rows))
+    short = " ".join(by_key(g)["serving:bf16"].notes)
+    assert "of rag's prompt tokens per query (lab 08 retrieved 1 chunk(s) per prompt)" in short and "shorter" in short
+    assert not any("prompt tokens" in n for n in by_key(g)["serving:fp32"].notes)
+
+
 def test_other_profiles_and_datasets_are_ignored(tmp_path):
     rows = synthetic_rows()
     other = answered("02", "closed_book", 1.0)

@@ -354,6 +354,9 @@ def gather(run_dir, *, dataset: str | None = None, profile: str | None = None,
             m = measure(spec, pick, run_dir, knowledge=knowledge)
             if spec.knowledge == "inherit" and base not in by_key:
                 m = replace(m, notes=(*m.notes, f"serves {base!r}, which is not measured: refresh cost unknown"))
+            if spec.key == "serving" and base in by_key:
+                note = prompt_mismatch(m, by_key[base], pick.rows[0]["params"].get("top_k"))
+                m = replace(m, notes=(*m.notes, note)) if note else m
             if spec.key == "serving" and base in by_key and m.ci_high < by_key[base].ci_low:
                 result.dropped[m.approach] = (f"loses quality: accuracy {m.accuracy:.2f} [{m.ci_low:.2f}, "
                                               f"{m.ci_high:.2f}] lies below {base}'s interval")
@@ -361,6 +364,22 @@ def gather(run_dir, *, dataset: str | None = None, profile: str | None = None,
             by_key[m.approach] = m
     result.measured = list(by_key.values())
     return align(result)
+
+
+PROMPT_MISMATCH = 0.2  # a serving variant whose prompts differ by more than this share is flagged
+
+
+def prompt_mismatch(serving: Measured, base: Measured, top_k=None) -> str | None:
+    """A note when a serving variant read prompts of another length than the approach it serves (lab 08 answers
+    with its own `top_k`): its tokens, latency and cost per query are then those of other prompts."""
+    if not serving.tokens_in_per_q or not base.tokens_in_per_q:
+        return None
+    ratio = serving.tokens_in_per_q / base.tokens_in_per_q
+    if abs(ratio - 1) <= PROMPT_MISMATCH:
+        return None
+    chunks = f" (lab 08 retrieved {top_k} chunk(s) per prompt)" if top_k is not None else ""
+    return (f"its prompts hold {ratio:.0%} of {base.approach}'s prompt tokens per query{chunks}: its tokens, "
+            f"latency and cost per query are those of {'shorter' if ratio < 1 else 'longer'} prompts")
 
 
 MIN_ALIGNED_SHARE = 0.5  # align on the common questions only when they are at least half the smallest set
