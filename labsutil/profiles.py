@@ -378,11 +378,11 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                     "agreement with the annotator is measured either way"),
     },
     "07": {
-        # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured): an SFT step with LoRA on 4 RAFT examples
-        # of ~450 tokens (3 whole chunks) costs ~10 s in bf16 mixed precision (~16 s before the LM head scored only
-        # the answer tokens: tuning.labelled_scoring); a RAFT model trains in ~130 s, DSF in ~18 s. The workshop
-        # trains 5 models (DSF, RAFT at 3 oracle shares, RAFT with quotes; 532 s) and scores 18 settings (1,150 s:
-        # ~1,000 answers to prompts of 360-800 tokens): ~30 min cold in bf16 (see README).
+        # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured cold): reading prompts is most of the time,
+        # so the workshop indexes 250-character chunks (RAFT rows ~335 tokens, RAG prompts ~250): a RAFT model
+        # trains 12 steps of 4 in ~40 s, DSF in ~10 s; 4 models 153 s. It scores 16 settings in 260 s, the
+        # controlled ones (3 models x d = 0, 2, 4) on 30 of the 60 questions: 439 s in all. `extended` (lab 02's
+        # 500-character chunks, all 60 questions in the controlled evaluation, the quoting variant) ~30 min.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, {"smoke": 3, "workshop": 20, "gpu": None}, min=1, nullable=True,
                      help="test questions per question type, and unanswerable ones (None: all of them)"),
@@ -406,14 +406,22 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "train_distractors": _p(int, 2, min=0, max=20, help="hard distractor chunks in each training example"),
         "eval_distractors": _p(str, {"smoke": "0", "workshop": "0,2,4", "gpu": "0,2,4,8"},
                                help="distractor counts of the controlled evaluation (oracle + d distractors)"),
-        "quote_variant": _p(bool, {"smoke": False, "workshop": True, "gpu": True},
-                            help="also train RAFT with answers that first quote the supporting sentence"),
+        "robust_n": _p(int, {"smoke": None, "workshop": 10, "extended": None, "gpu": None}, min=1, nullable=True,
+                       help="test questions per type in the controlled evaluation, the first of each type's n_eval "
+                            "(None: all of them; its 3 models x 3 distractor counts are most of the scoring time)"),
+        "quote_variant": _p(bool, {"smoke": False, "workshop": False, "extended": True, "gpu": True},
+                            help="also train RAFT with answers that first quote the supporting sentence (~70 s more "
+                                 "in the workshop: one more training run and longer answers)"),
         "top_k": _p(int, 3, min=1, max=20, help="retrieved chunks in the realistic (RAG) evaluation"),
-        "context_chars": _p(int, {"smoke": 250, "workshop": 500, "gpu": 500}, min=50, max=20000,
-                            help="characters kept of each chunk in prompts (500 = lab 02's whole chunk; a shorter cut "
-                                 "saves time but often cuts the answer out: smoke only checks the machinery)"),
-        "chunk_size": _p(int, 500, min=50, max=20000, help="characters per chunk (lab 02's index)"),
-        "chunk_overlap": _p(int, 50, min=0, max=5000, help="characters shared by neighbouring chunks"),
+        "context_chars": _p(int, {"smoke": 250, "workshop": 250, "extended": 500, "gpu": 500}, min=50, max=20000,
+                            help="characters kept of each chunk in prompts (the whole chunk by default; a shorter cut "
+                                 "saves time but often cuts the answer out)"),
+        "chunk_size": _p(int, {"smoke": 500, "workshop": 250, "extended": 500, "gpu": 500}, min=50, max=20000,
+                         help="characters per chunk (lab 02's index has 500; the workshop indexes 250-character chunks: "
+                              "every prompt, in training and in scoring, is then ~40% shorter; smoke reuses lab 02's "
+                              "index and cuts each chunk to context_chars)"),
+        "chunk_overlap": _p(int, {"smoke": 50, "workshop": 25, "extended": 50, "gpu": 50}, min=0, max=5000,
+                            help="characters shared by neighbouring chunks"),
         "max_new_tokens": _p(int, {"smoke": 12, "workshop": 32, "gpu": 32}, min=4, max=4096,
                              help="tokens generated per answer (the base model restates the question first)"),
         "quote_new_tokens": _p(int, {"smoke": 48, "workshop": 64, "gpu": 96}, min=8, max=4096,

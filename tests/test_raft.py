@@ -105,3 +105,13 @@ def test_answer_scores_only_after_the_answer_mark_when_quoting(index):
     assert all(r.correct for r in unquoted)  # scored whole, the quote would make every answer right
     metrics = raft.metrics(records)
     assert metrics["n"] == 3 and metrics["n_single_hop"] == 3 and abs(metrics["answer_accuracy"] - 1 / 3) < 1e-4
+
+
+def test_the_controlled_sample_is_the_first_questions_of_each_type():
+    from labsutil.tuning import raftlab
+
+    qs = [q(i, split="test", qtype=t) for i, t in enumerate(["single_hop", "multi_hop", "single_hop",
+                                                              "comparison", "single_hop", "multi_hop"])]
+    assert [x.qid for x in raftlab.first_per_type(qs, 1)] == ["test0", "test1", "test3"]
+    assert [x.qid for x in raftlab.first_per_type(qs, 2)] == ["test0", "test1", "test2", "test3", "test5"]
+    assert raftlab.first_per_type(qs, None) == qs

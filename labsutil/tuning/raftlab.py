@@ -34,6 +34,19 @@ def pick(ds, types: Sequence[str], per_type: int | None, seed: int, split: str) 
     return out
 
 
+def first_per_type(questions: Sequence, per_type: int | None) -> list:
+    """The first `per_type` questions of each type, in order (None: all): a smaller sample of the same questions."""
+    if per_type is None:
+        return list(questions)
+    seen: dict[str, int] = {}
+    out = []
+    for q in questions:
+        seen[q.type] = seen.get(q.type, 0) + 1
+        if seen[q.type] <= per_type:
+            out.append(q)
+    return out
+
+
 def check_leakage(training: dict[str, list[dict]], test_questions: Sequence) -> "pd.DataFrame":
     """Every training set against every test question (by id and by normalised text); stops on any overlap."""
     import pandas as pd
@@ -122,7 +135,8 @@ def plot_robustness(cfg, models: Sequence[str], ds_: Sequence[int], ax=None):
     ax.set_ylabel("accuracy (95% CI)")
     ax.set_xticks(list(ds_))
     ax.set_ylim(0, 1.05)
-    ax.set_title("Robustness to distractors")
+    ns = sorted({m["n"] for model in models for d in ds_ for m in [rows.get(f"{model}/oracle_d{d}")] if m})
+    ax.set_title("Robustness to distractors" + (f" (n = {'/'.join(map(str, ns))} per point)" if ns else ""))
     ax.legend(fontsize=8)
     return ax
 

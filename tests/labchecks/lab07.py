@@ -28,6 +28,7 @@ def check(rows, run_dir):
     test_ids = {q.qid for q in ds.questions(split="test")}
     test_texts = [normalize_answer(q.question) for q in ds.questions(split="test")]
     n = by["base/rag"]["metrics"]["n"]
+    robust_ns = {r["metrics"]["n"] for v, r in by.items() if "/oracle_d" in v}
     for variant, row in by.items():
         m = row["metrics"]
         if variant.startswith("train/"):
@@ -46,7 +47,9 @@ def check(rows, run_dir):
             continue
         assert 0.0 <= m["answer_accuracy"] <= 1.0 and m["ci_low"] <= m["answer_accuracy"] <= m["ci_high"], variant
         assert m["prompt_tokens"] > 0 and row["cost"]["latency_p50_s"] >= 0, variant
-        if not variant.endswith("/unanswerable"):
+        if "/oracle_d" in variant:  # the controlled evaluation: one (possibly smaller) sample for every row
+            assert m["n"] <= n and robust_ns == {m["n"]}, (variant, m["n"], robust_ns, n)
+        elif not variant.endswith("/unanswerable"):
             assert m["n"] == n, (variant, m["n"], n)  # the same test questions for every variant
     # the oracle share of each RAFT run follows its P (up to the seeded draw)
     for p in [params["raft_p"], *_floats(params["p_ablation"])]:
