@@ -223,6 +223,15 @@ def test_serving_variant_on_shorter_prompts_is_flagged(tmp_path):
     assert not any("prompt tokens" in n for n in by_key(g)["serving:fp32"].notes)
 
 
+def test_an_approach_on_another_chunking_than_rag_is_flagged(tmp_path):
+    rows = [answered("02", "rag_k3", 0.5, top_k=3, chunk_size=500),
+            answered("07", "raft_p60/rag", 0.5, tin=250, roi_approach="raft_rag", chunk_size=250),
+            answered("04", "graph_local", 0.5, chunk_size=500, question_type="multi_hop")]
+    g = A.gather(write_ledger(tmp_path / "run", rows))
+    assert any("250-character chunks, RAG's 500" in n for n in by_key(g)["raft_rag"].notes)
+    assert not any("chunks" in n for m in g.measured if m.approach != "raft_rag" for n in m.notes)
+
+
 def test_other_profiles_and_datasets_are_ignored(tmp_path):
     rows = synthetic_rows()
     other = answered("02", "closed_book", 1.0)

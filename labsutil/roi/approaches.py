@@ -338,6 +338,7 @@ def gather(run_dir, *, dataset: str | None = None, profile: str | None = None,
         result.notes.append("ignored rows of other datasets or profiles: "
                             + ", ".join(f"{d} ({p})" for d, p in others))
     by_key: dict[str, Measured] = {}
+    chunk_sizes: dict[str, int | None] = {}
     for spec in specs:
         lab_rows = [r for r in rows if r["lab"] == spec.lab]
         picks = spec.select(lab_rows)
@@ -362,8 +363,19 @@ def gather(run_dir, *, dataset: str | None = None, profile: str | None = None,
                                               f"{m.ci_high:.2f}] lies below {base}'s interval")
                 continue
             by_key[m.approach] = m
-    result.measured = list(by_key.values())
+            chunk_sizes[m.approach] = pick.rows[0]["params"].get("chunk_size")
+    result.measured = [_with_chunking_note(m, chunk_sizes) for m in by_key.values()]
     return align(result)
+
+
+def _with_chunking_note(m: Measured, chunk_sizes: dict[str, int | None]) -> Measured:
+    """A note on an approach that retrieves from an index chunked otherwise than lab 02's RAG (lab 07's workshop
+    indexes 250-character chunks): its prompts are shorter or longer for that reason, not only its method's."""
+    own, rag = chunk_sizes.get(m.approach), chunk_sizes.get("rag")
+    if m.approach == "rag" or m.knowledge != "documents" or not own or not rag or own == rag:
+        return m
+    return replace(m, notes=(*m.notes, f"its index holds {own}-character chunks, RAG's {rag}: its prompt tokens, "
+                                       "latency and cost per query reflect that chunking, not only its method"))
 
 
 PROMPT_MISMATCH = 0.2  # a serving variant whose prompts differ by more than this share is flagged
