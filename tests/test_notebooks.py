@@ -52,3 +52,31 @@ def test_lab_runs_in_smoke_profile_and_records_results(notebook: Path, tmp_path:
         pytest.fail(f"no tests/labchecks/lab{lab}.py: every lab needs assertions on its ledger rows")
     lab_timings[notebook.stem] = round(seconds, 1)
     checks.check(rows, run_dir)
+
+
+@pytest.mark.notebook
+def test_lab07_runs_unchanged_on_only_corpus_and_single_hop_questions(tmp_path: Path):
+    """Issue 14: lab 07 runs on a folder holding only corpus.jsonl and qa.jsonl, single-hop questions only (no
+    facts, triples or choices; no unanswerable questions, so the abstention rows are skipped, and said so)."""
+    import json
+    import shutil
+
+    import papermill as pm
+
+    from labchecks import lab07
+
+    folder = tmp_path / "only_contract"
+    folder.mkdir()
+    shutil.copy(REPO / "data" / "contracts" / "corpus.jsonl", folder / "corpus.jsonl")
+    keep = ("qid", "question", "answer", "aliases", "doc_ids", "type", "split")
+    questions = [json.loads(line) for line in (REPO / "data" / "contracts" / "qa.jsonl").read_text().splitlines()]
+    (folder / "qa.jsonl").write_text("".join(json.dumps({k: q[k] for k in keep}) + "\n"
+                                             for q in questions if q["type"] == "single_hop"))
+    notebook = REPO / "labs" / "07_rag_plus_finetuning.ipynb"
+    out = pm.execute_notebook(str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent),
+                              parameters={"profile": "smoke", "run_dir": str(tmp_path / "run"),
+                                          "dataset_dir": str(folder)}, kernel_name="python3", progress_bar=False)
+    rows = ledger.read(tmp_path / "run", lab="07")
+    lab07.check(rows, tmp_path / "run")
+    printed = "".join(o.get("text", "") for c in out["cells"] for o in c.get("outputs", []))
+    assert "no test questions of type 'multi_hop'" in printed and not any("unanswerable" in r["variant"] for r in rows)
