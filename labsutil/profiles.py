@@ -8,7 +8,7 @@ Profiles (design.md section 5):
 - smoke: CI; small slices and few steps, every notebook well under 2 minutes.
 - workshop: the default; meaningful results on a 2-core CPU, each lab under 8 minutes.
 - extended: a 2-core CPU with time to spare (self-paced learners, teams): the labs whose workshop run is cut
-  to fit 8 minutes (05 and 08) train longer and answer more questions here, for narrower intervals;
+  to fit 8 minutes (05, 07 and 08) train longer and answer more questions here, for narrower intervals;
   every parameter without an `extended` value takes its workshop value.
 - gpu: a larger model, the vLLM backend, full evaluation sets, LLM-judged metrics.
 """
@@ -407,19 +407,21 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "eval_distractors": _p(str, {"smoke": "0", "workshop": "0,2,4", "gpu": "0,2,4,8"},
                                help="distractor counts of the controlled evaluation (oracle + d distractors)"),
         "robust_n": _p(int, {"smoke": None, "workshop": 10, "extended": None, "gpu": None}, min=1, nullable=True,
-                       help="test questions per type in the controlled evaluation, the first of each type's n_eval "
-                            "(None: all of them; its 3 models x 3 distractor counts are most of the scoring time)"),
+                       help="test questions per type in the controlled evaluation, a seeded sample of each type's "
+                            "n_eval (None in a profile: all of them; in the workshop pass a value >= n_eval for "
+                            "all): its 3 models x 3 distractor counts took two thirds of the scoring time at 60"),
         "quote_variant": _p(bool, {"smoke": False, "workshop": False, "extended": True, "gpu": True},
-                            help="also train RAFT with answers that first quote the supporting sentence (~70 s more "
-                                 "in the workshop: one more training run and longer answers)"),
+                            help="also train RAFT with answers that first quote the supporting sentence (in the "
+                                 "workshop ~70 s more, measured: one more training run, longer answers)"),
         "top_k": _p(int, 3, min=1, max=20, help="retrieved chunks in the realistic (RAG) evaluation"),
-        "context_chars": _p(int, {"smoke": 250, "workshop": 250, "extended": 500, "gpu": 500}, min=50, max=20000,
-                            help="characters kept of each chunk in prompts (the whole chunk by default; a shorter cut "
-                                 "saves time but often cuts the answer out)"),
+        "context_chars": _p(int, {"smoke": 250, "workshop": None, "gpu": None}, min=50, max=20000, nullable=True,
+                            help="characters kept of each chunk in prompts (None in a profile: the whole chunk; a "
+                                 "shorter cut saves time but often cuts the answer out: smoke only checks the "
+                                 "machinery)"),
         "chunk_size": _p(int, {"smoke": 500, "workshop": 250, "extended": 500, "gpu": 500}, min=50, max=20000,
                          help="characters per chunk (lab 02's index has 500; the workshop indexes 250-character chunks: "
-                              "every prompt, in training and in scoring, is then ~40% shorter; smoke reuses lab 02's "
-                              "index and cuts each chunk to context_chars)"),
+                              "prompts that hold chunks are then ~40% shorter, measured: RAG prompts 408 -> 247 "
+                              "tokens, RAFT rows 555 -> 335; smoke reuses lab 02's index)"),
         "chunk_overlap": _p(int, {"smoke": 50, "workshop": 25, "extended": 50, "gpu": 50}, min=0, max=5000,
                             help="characters shared by neighbouring chunks"),
         "max_new_tokens": _p(int, {"smoke": 12, "workshop": 32, "gpu": 32}, min=4, max=4096,

@@ -107,11 +107,43 @@ def test_answer_scores_only_after_the_answer_mark_when_quoting(index):
     assert metrics["n"] == 3 and metrics["n_single_hop"] == 3 and abs(metrics["answer_accuracy"] - 1 / 3) < 1e-4
 
 
-def test_the_controlled_sample_is_the_first_questions_of_each_type():
+def test_the_controlled_sample_is_a_seeded_sample_of_each_type_in_order():
     from labsutil.tuning import raftlab
 
-    qs = [q(i, split="test", qtype=t) for i, t in enumerate(["single_hop", "multi_hop", "single_hop",
-                                                              "comparison", "single_hop", "multi_hop"])]
-    assert [x.qid for x in raftlab.first_per_type(qs, 1)] == ["test0", "test1", "test3"]
-    assert [x.qid for x in raftlab.first_per_type(qs, 2)] == ["test0", "test1", "test2", "test3", "test5"]
-    assert raftlab.first_per_type(qs, None) == qs
+    kinds = ["single_hop", "multi_hop", "comparison"] * 6
+    qs = [q(i, split="test", qtype=t) for i, t in enumerate(kinds)]
+    picked = raftlab.sample_per_type(qs, 2, seed=0)
+    assert sorted(x.type for x in picked) == sorted(["single_hop", "multi_hop", "comparison"] * 2)
+    assert [qs.index(x) for x in picked] == sorted(qs.index(x) for x in picked)  # the questions' own order
+    assert picked == raftlab.sample_per_type(qs, 2, seed=0) != raftlab.sample_per_type(qs, 2, seed=1)
+    assert raftlab.sample_per_type(qs, None, seed=0) == qs and raftlab.sample_per_type(qs, 99, seed=0) == qs
+
+
+def test_distractors_are_found_past_the_chunks_of_a_question_with_many_documents():
+    # the question's own 4 documents are split into many small chunks that all rank above every other chunk
+    own = [Document(f"d{i}", "alpha", " ".join(f"alpha beta gamma {j}." for j in range(8)), {}) for i in range(4)]
+    other = [Document(f"o{i}", f"Other {i}", f"Other {i} makes widgets in Town{i}.", {}) for i in range(8)]
+    index = R.DenseIndex.build(R.chunk_corpus(own + other, chunk_size=20, chunk_overlap=0), HashEmbedder())
+    question = QAItem("t1", "alpha beta gamma?", "x", (), ("d0", "d1", "d2", "d3"), "comparison", "test")
+    assert sum(c.doc_id.startswith("d") for c in index.chunks) > 20  # more own chunks than a depth of 20
+    [picked] = raft.hard_distractors(index, [question], 6)
+    assert len({c.doc_id for c in picked}) == 6 and all(c.doc_id.startswith("o") for c in picked)
+
+
+def test_lab_tables_read_only_this_runs_profile(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from labsutil import ledger
+    from labsutil.tuning import raftlab
+
+    def row(profile, acc):
+        return {"lab": "07", "variant": "base/rag", "dataset": "contracts", "model": "m", "profile": profile,
+                "metrics": {"answer_accuracy": acc, "n": 10, "ci_low": 0.0, "ci_high": 1.0}, "cost": {},
+                "params": {}, "timestamp": "", "labsutil_version": "0"}
+
+    path = ledger.ledger_path(tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in (row("workshop", 0.3), row("extended", 0.9))))
+    cfg = SimpleNamespace(run_dir=tmp_path, profile="workshop", dataset_dir=tmp_path / "contracts", model="m")
+    assert raftlab.table(cfg).loc["base/rag", "accuracy"] == 0.3

@@ -374,8 +374,8 @@ def _with_chunking_note(m: Measured, chunk_sizes: dict[str, int | None]) -> Meas
     own, rag = chunk_sizes.get(m.approach), chunk_sizes.get("rag")
     if m.approach == "rag" or m.knowledge != "documents" or not own or not rag or own == rag:
         return m
-    return replace(m, notes=(*m.notes, f"its index holds {own}-character chunks, RAG's {rag}: its prompt tokens, "
-                                       "latency and cost per query reflect that chunking, not only its method"))
+    return replace(m, notes=(*m.notes, f"its index holds {own}-character chunks, RAG's {rag}: its accuracy, prompt "
+                                       "tokens, latency and cost per query reflect that chunking, not only its method"))
 
 
 PROMPT_MISMATCH = 0.2  # a serving variant whose prompts differ by more than this share is flagged

@@ -4,12 +4,12 @@ RAFT (Zhang et al. 2024, *RAFT: Adapting Language Model to Domain Specific RAG*)
 its oracle document(s) plus distractor documents, the oracle present in only P% of the examples: the model
 learns to find the answer among distractors, and (where the oracle is missing) to rely on what it learned.
 
-    rows = raft.examples(ds, index, train_qs, p_oracle=0.6, distractors=2, context_chars=300)
+    rows = raft.examples(index, train_qs, p_oracle=0.6, distractors=2, context_chars=None)
     raft.dsf_examples(train_qs)                           # domain fine-tuning: question -> answer, no documents
     raft.leakage(rows, test_qs)                           # {"by_id": 0, "by_text": 0}: no test question trained
 
 Prompts are lab 02's grounded prompt (documents headed by `[doc_id]`, a one-line instruction, the question)
-with each chunk cut to `context_chars` (training cost grows with tokens). Answers are the gold answer and
+with each chunk cut to `context_chars` (None: whole; training cost grows with tokens). Answers are the gold answer and
 the oracle's id in brackets, as lab 02's prompt asks; with `quote=True` the answer first quotes the oracle
 sentence that supports it (RAFT's chain-of-thought answers, shortened for a 135M model), and only the text
 after "Answer:" is scored (the quote contains the answer, it must not count).
@@ -40,7 +40,7 @@ class Context:
     oracle_present: bool
 
 
-def prompt(question: str, chunks: Sequence[Chunk], context_chars: int) -> str:
+def prompt(question: str, chunks: Sequence[Chunk], context_chars: int | None) -> str:
     return f"{format_context(chunks, max_chars=context_chars)}\n\n{GROUNDED_INSTRUCTION}\nQuestion: {question}"
 
 
@@ -68,10 +68,13 @@ def oracle_chunks(index, question) -> list[Chunk]:
 
 
 def hard_distractors(index, questions: Sequence, n: int, *, depth: int = 20) -> list[list[Chunk]]:
-    """`n` chunks per question from other documents, in retrieval order (one chunk per document)."""
+    """`n` chunks per question from other documents, in retrieval order (one chunk per document). The search
+    reaches past the question's own documents' chunks (a 1,200-character document is ~6 chunks of 250), so
+    a question with several documents still gets `n` distractors."""
     if n == 0:
         return [[] for _ in questions]
-    hits = index.search([q.question for q in questions], max(depth, 3 * n))
+    own = max((len(q.doc_ids) for q in questions), default=1)
+    hits = index.search([q.question for q in questions], min(len(index), max(depth, 3 * n + 8 * own)))
     out = []
     for q, hs in zip(questions, hits):
         seen, picked = set(q.doc_ids), []
@@ -136,7 +139,7 @@ def _chat(user: str, answer: str) -> dict:
             "completion": [{"role": "assistant", "content": answer}], "qid": None}
 
 
-def examples(index, questions: Sequence, *, p_oracle: float, distractors: int, context_chars: int, seed: int = 0,
+def examples(index, questions: Sequence, *, p_oracle: float, distractors: int, context_chars: int | None, seed: int = 0,
              quote: bool = False) -> list[dict]:
     """RAFT examples (prompt/completion rows with the question id kept for the leakage check)."""
     questions = [q for q in questions if q.answerable and q.doc_ids]
@@ -190,7 +193,7 @@ def oracle_share(rows: Sequence[dict]) -> float:
 
 # --------------------------------------------------------------------------- evaluation
 
-def answer(llm, questions: Sequence, contexts: Sequence[Sequence[Chunk]] | None, *, context_chars: int,
+def answer(llm, questions: Sequence, contexts: Sequence[Sequence[Chunk]] | None, *, context_chars: int | None,
            max_new_tokens: int, batch_size: int | None = None, quote: bool = False, cache=None) -> list:
     """Scored records: each question asked with its chunks (None: closed book), greedy; with `quote` only the
     text after "Answer:" is scored (and cited documents are read from it)."""

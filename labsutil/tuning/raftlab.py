@@ -1,8 +1,8 @@
 """Lab 07's steps from its config: questions, training runs, scored variants as ledger rows, plots, takeaways.
 
 Ledger rows (lab "07"): `<model>/<setting>` for model in base, dsf, raft_p<P>, raft_quote and setting in
-closed_book, rag (top-k retrieved chunks), oracle_d<d> (the oracle among d hard distractors) and
-unanswerable (retrieved chunks, questions the corpus does not answer: the accuracy is the abstention rate);
+closed_book, rag (top-k retrieved chunks), oracle_d<d> (the oracle among d hard distractors, on a seeded sample
+of `robust_n` test questions per type) and unanswerable (retrieved chunks, questions the corpus does not answer: the accuracy is the abstention rate);
 `train/<model>` for each training run (examples, oracle share, leakage checks, train seconds).
 """
 from __future__ import annotations
@@ -34,17 +34,27 @@ def pick(ds, types: Sequence[str], per_type: int | None, seed: int, split: str) 
     return out
 
 
-def first_per_type(questions: Sequence, per_type: int | None) -> list:
-    """The first `per_type` questions of each type, in order (None: all): a smaller sample of the same questions."""
+def sample_per_type(questions: Sequence, per_type: int | None, seed: int) -> list:
+    """A seeded sample of `per_type` of each type's questions, in their order (None: all of them). A sample, not
+    the first ones: a dataset's file order may follow how its questions were made."""
+    import random
+
     if per_type is None:
         return list(questions)
-    seen: dict[str, int] = {}
-    out = []
-    for q in questions:
-        seen[q.type] = seen.get(q.type, 0) + 1
-        if seen[q.type] <= per_type:
-            out.append(q)
-    return out
+    keep = set()
+    for qtype in dict.fromkeys(q.type for q in questions):
+        positions = [i for i, q in enumerate(questions) if q.type == qtype]
+        keep.update(random.Random(seed).sample(positions, min(per_type, len(positions))))
+    return [q for i, q in enumerate(questions) if i in keep]
+
+
+def _rows(cfg) -> list[dict]:
+    """This lab's latest rows of this run's profile, dataset and model (a shared run folder may hold others)."""
+    from pathlib import Path
+
+    dataset = Path(str(cfg.dataset_dir)).name
+    return [r for r in ledger.read(cfg.run_dir, lab="07")
+            if r["profile"] == cfg.profile and r["dataset"] == dataset and r["model"] == cfg.model]
 
 
 def check_leakage(training: dict[str, list[dict]], test_questions: Sequence) -> "pd.DataFrame":
@@ -103,7 +113,7 @@ def table(cfg):
     """Accuracy with n and interval, per type, prompt tokens and latency, one row per scored variant."""
     import pandas as pd
 
-    rows = [r for r in ledger.read(cfg.run_dir, lab="07") if not r["variant"].startswith("train/")]
+    rows = [r for r in _rows(cfg) if not r["variant"].startswith("train/")]
     out = []
     for r in rows:
         m = r["metrics"]
@@ -121,7 +131,7 @@ def plot_robustness(cfg, models: Sequence[str], ds_: Sequence[int], ax=None):
     """Accuracy against the number of distractors beside the oracle, one line per model, with intervals."""
     import matplotlib.pyplot as plt
 
-    rows = {r["variant"]: r["metrics"] for r in ledger.read(cfg.run_dir, lab="07")}
+    rows = {r["variant"]: r["metrics"] for r in _rows(cfg)}
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     for offset, model in enumerate(models):
         points = [(d, rows[f"{model}/oracle_d{d}"]) for d in ds_ if f"{model}/oracle_d{d}" in rows]
@@ -145,7 +155,7 @@ def p_table(cfg, ps: Sequence[float]):
     """The P% ablation: accuracy with retrieved chunks for each oracle share trained."""
     import pandas as pd
 
-    rows = {r["variant"]: r for r in ledger.read(cfg.run_dir, lab="07")}
+    rows = {r["variant"]: r for r in _rows(cfg)}
     out = []
     for p in sorted(ps):
         variant = f"{p_label(p)}/rag"
@@ -159,7 +169,7 @@ def p_table(cfg, ps: Sequence[float]):
 
 def takeaways(cfg, headline: str) -> list[str]:
     """Each published direction with this run's paired comparison and a verdict decided by the interval."""
-    rows = {r["variant"] for r in ledger.read(cfg.run_dir, lab="07")}
+    rows = {r["variant"] for r in _rows(cfg)}
     lines = []
 
     def say(a, b, expected, claim):
@@ -180,7 +190,7 @@ def takeaways(cfg, headline: str) -> list[str]:
     say("base/unanswerable", f"{headline}/unanswerable", "b<a",
         "RAFT trained only on answerable questions abstains less (it learns to answer from memory)")
     say(f"{headline}/rag", "raft_quote/rag", "b>a", "quoting the supporting sentence first helps (RAFT's CoT answers)")
-    quoted = next((r for r in ledger.read(cfg.run_dir, lab="07") if r["variant"] == "raft_quote/rag"), None)
+    quoted = next((r for r in _rows(cfg) if r["variant"] == "raft_quote/rag"), None)
     if quoted:
         rate = quoted["metrics"]["answer_mark_rate"]
         lines.append(f"- The quoting model wrote the quote-then-answer format in {rate:.0%} of its answers"

@@ -47,8 +47,12 @@ def check(rows, run_dir):
             continue
         assert 0.0 <= m["answer_accuracy"] <= 1.0 and m["ci_low"] <= m["answer_accuracy"] <= m["ci_high"], variant
         assert m["prompt_tokens"] > 0 and row["cost"]["latency_p50_s"] >= 0, variant
-        if "/oracle_d" in variant:  # the controlled evaluation: one (possibly smaller) sample for every row
+        if "/oracle_d" in variant:  # the controlled evaluation: one sample of robust_n per type for every row
             assert m["n"] <= n and robust_ns == {m["n"]}, (variant, m["n"], robust_ns, n)
+            for qtype in ("single_hop", "multi_hop", "comparison"):
+                in_rag = by["base/rag"]["metrics"].get(f"n_{qtype}", 0)
+                expected = in_rag if params.get("robust_n") is None else min(params["robust_n"], in_rag)
+                assert m.get(f"n_{qtype}", 0) == expected, (variant, qtype, m.get(f"n_{qtype}"), expected)
         elif not variant.endswith("/unanswerable"):
             assert m["n"] == n, (variant, m["n"], n)  # the same test questions for every variant
     # the oracle share of each RAFT run follows its P (up to the seeded draw)
