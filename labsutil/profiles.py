@@ -380,8 +380,8 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
     "07": {
         # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured cold): reading prompts is most of the time,
         # so the workshop indexes 250-character chunks (RAFT rows ~335 tokens, RAG prompts ~250): a RAFT model
-        # trains 12 steps of 4 in ~40 s, DSF in ~10 s; 4 models 153 s. It scores 16 settings in 260 s, the
-        # controlled ones (3 models x d = 0, 2, 4) on 30 of the 60 questions: 439 s in all. `extended` (lab 02's
+        # trains 12 steps of 4 in ~40 s, DSF in ~10 s; 4 models 157 s. It scores 18 settings in 264 s, the
+        # controlled ones (3 models x d = 0, 2, 4) on 30 of the 60 questions: 446 s in all. `extended` (lab 02's
         # 500-character chunks, all 60 questions in the controlled evaluation, the quoting variant) ~30 min.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, {"smoke": 3, "workshop": 20, "gpu": None}, min=1, nullable=True,
