@@ -350,7 +350,7 @@ def verdict(comparison: Comparison, expected: str, *, claim: str = "", margin: f
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin!r}")
     low, high = comparison.ci_low, comparison.ci_high
-    label = "cannot be decided"
+    label, why = "cannot be decided", ""
     if comparison.n > 0 and math.isfinite(low) and math.isfinite(high):
         if expected == "b=a":
             if -margin <= low and high <= margin:
@@ -358,7 +358,8 @@ def verdict(comparison: Comparison, expected: str, *, claim: str = "", margin: f
             elif low > margin or high < -margin:
                 label = "disagrees"
         elif not comparison.p_value < ALPHA:  # the test does not reject "no difference": no direction
-            pass
+            if low > 0 or high < 0:  # say why, where the interval alone would suggest one
+                why = f"; the interval excludes 0 but the {comparison.test} test does not (p = {comparison.p_value:.2g})"
         else:
             sign = 1 if expected == "b>a" else -1
             if min(sign * low, sign * high) > 0:
@@ -368,7 +369,7 @@ def verdict(comparison: Comparison, expected: str, *, claim: str = "", margin: f
     scale = 100 if comparison.binary else 1
     within = (f" (equivalence margin +-{margin * scale:g}{' points' if comparison.binary else ''})"
               if expected == "b=a" else "")
-    body = f"{label} at n = {comparison.n}: {comparison.difference_text()}{within}"
+    body = f"{label} at n = {comparison.n}: {comparison.difference_text()}{within}{why}"
     text = f"{claim}: our run {body}." if claim else f"{body[0].upper()}{body[1:]}."
     return Verdict(label, text)
 

@@ -324,7 +324,10 @@ def test_directional_verdicts(expected, low, high, label):
 
 def test_a_direction_needs_the_test_too():
     """Newcombe's interval can exclude zero where exact McNemar does not: then nothing is decided."""
-    assert stats.verdict(cmp_with(0.03, 0.21, p=0.12), "b>a").label == "cannot be decided"
+    withheld = stats.verdict(cmp_with(0.03, 0.21, p=0.12), "b>a")
+    assert withheld.label == "cannot be decided"
+    assert withheld.text.endswith("; the interval excludes 0 but the exact McNemar test does not (p = 0.12).")
+    assert "excludes" not in stats.verdict(cmp_with(-0.18, 0.30), "b>a").text  # straddling zero needs no reason
     assert stats.verdict(cmp_with(-0.21, -0.03, p=0.05), "b>a").label == "cannot be decided"  # p must be < 0.05
     three_of_six = stats.paired_binary([1, 1, 1, 0, 0, 0], [0] * 6)
     assert three_of_six.ci_high < 0 and three_of_six.p_value == 0.25
