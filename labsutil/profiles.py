@@ -380,9 +380,10 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
     "07": {
         # Sizing (SmolLM2-135M, 2-core CPU with native bf16, measured cold): reading prompts is most of the time,
         # so the workshop indexes 250-character chunks (RAFT rows ~335 tokens, RAG prompts ~250): a RAFT model
-        # trains 12 steps of 4 in ~40 s, DSF in ~10 s; 4 models 157 s. It scores 18 settings in 264 s, the
-        # controlled ones (3 models x d = 0, 2, 4) on 30 of the 60 questions: 446 s in all. `extended` (lab 02's
-        # 500-character chunks, all 60 questions in the controlled evaluation, the quoting variant) ~30 min.
+        # trains 10 steps of 4 in ~40 s, DSF in ~10 s; 4 models 150-162 s. It scores 18 settings in ~206 s, the
+        # controlled ones (3 models x d = 0, 2, 4) on 24 of the 60 questions: 385 and 396 s in all, on a machine
+        # where 12 steps and 30 controlled questions took 496 s (446 s on a ~11% faster one). `extended` (lab 02's
+        # 500-character chunks, 12 steps, all 60 questions in the controlled evaluation, the quoting variant) ~30 min.
         **_bf16_where_native("answering", "model"),
         "n_eval": _p(int, {"smoke": 3, "workshop": 20, "gpu": None}, min=1, nullable=True,
                      help="test questions per question type, and unanswerable ones (None: all of them)"),
@@ -391,7 +392,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
                                   "skipped with a note)"),
         "train_n": _p(int, {"smoke": 16, "workshop": 120, "gpu": None}, min=1, nullable=True,
                       help="train-split questions turned into training examples (None: all)"),
-        "train_steps": _p(int, {"smoke": 2, "workshop": 12, "gpu": 300}, min=1, max=1000000,
+        "train_steps": _p(int, {"smoke": 2, "workshop": 10, "extended": 12, "gpu": 300}, min=1, max=1000000,
                           help="optimizer steps of every training run (the same for DSF and every RAFT variant)"),
         "train_batch_size": _p(int, {"smoke": 2, "workshop": 4, "gpu": 16}, min=1, max=4096,
                                help="training examples per step"),
@@ -406,7 +407,7 @@ LAB_PARAMS: dict[str, dict[str, Param]] = {
         "train_distractors": _p(int, 2, min=0, max=20, help="hard distractor chunks in each training example"),
         "eval_distractors": _p(str, {"smoke": "0", "workshop": "0,2,4", "gpu": "0,2,4,8"},
                                help="distractor counts of the controlled evaluation (oracle + d distractors)"),
-        "robust_n": _p(int, {"smoke": None, "workshop": 10, "extended": None, "gpu": None}, min=1, nullable=True,
+        "robust_n": _p(int, {"smoke": None, "workshop": 8, "extended": None, "gpu": None}, min=1, nullable=True,
                        help="test questions per type in the controlled evaluation, a seeded sample of each type's "
                             "n_eval (None in a profile: all of them; in the workshop pass a value >= n_eval for "
                             "all): its 3 models x 3 distractor counts took two thirds of the scoring time at 60"),
