@@ -19,18 +19,13 @@ def p_label(p: float) -> str:
 
 def pick(ds, types: Sequence[str], per_type: int | None, seed: int, split: str) -> list:
     """Questions of each type present in the split, `per_type` of each (seeded, file order); absent types noted."""
-    import random
-
     out = []
     for qtype in types:
         items = ds.questions(split=split, types=[qtype])
         if not items:
             print(f"note: no {split} questions of type {qtype!r} in this dataset: skipped")
             continue
-        if per_type is not None and len(items) > per_type:
-            keep = set(random.Random(seed).sample(range(len(items)), per_type))
-            items = [q for i, q in enumerate(items) if i in keep]
-        out.extend(items)
+        out.extend(sample_per_type(items, per_type, seed))
     return out
 
 
